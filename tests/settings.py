@@ -1,0 +1,85 @@
+"""Settings for the test suite; the database comes from DATABASE_URL (SQLite if unset)."""
+
+import os
+from datetime import timedelta
+from urllib.parse import unquote, urlsplit
+
+SECRET_KEY = "tests-only-not-a-secret"
+DEBUG = False
+USE_TZ = True
+TIME_ZONE = "UTC"
+ALLOWED_HOSTS = ["testserver", "localhost", "127.0.0.1"]
+ROOT_URLCONF = "tests.urls"
+LOGIN_URL = "/accounts/login/"
+DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
+
+
+def database_from_url(url: str) -> dict:
+    """Turn sqlite://, postgres:// or mysql:// URLs into a DATABASES entry."""
+    if not url:
+        return {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}
+    parts = urlsplit(url)
+    engines = {
+        "sqlite": "django.db.backends.sqlite3",
+        "postgres": "django.db.backends.postgresql",
+        "postgresql": "django.db.backends.postgresql",
+        "mysql": "django.db.backends.mysql",
+        "mariadb": "django.db.backends.mysql",
+    }
+    engine = engines[parts.scheme]
+    if parts.scheme == "sqlite":
+        return {"ENGINE": engine, "NAME": parts.path.lstrip("/") or ":memory:"}
+    return {
+        "ENGINE": engine,
+        "NAME": parts.path.lstrip("/"),
+        "USER": unquote(parts.username or ""),
+        "PASSWORD": unquote(parts.password or ""),
+        "HOST": parts.hostname or "",
+        "PORT": str(parts.port or ""),
+        "TEST": {"NAME": "test_canvas_oauth_" + (parts.path.lstrip("/") or "db")},
+    }
+
+
+DATABASES = {"default": database_from_url(os.environ.get("DATABASE_URL", ""))}
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "canvas_oauth",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "canvas_oauth.middleware.OAuthMiddleware",
+]
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+CANVAS_OAUTH_CLIENT_ID = "10000000000001"
+CANVAS_OAUTH_CLIENT_SECRET = "test-client-secret-" + "s" * 45
+CANVAS_OAUTH_CANVAS_DOMAIN = "canvas.example.edu"
+CANVAS_OAUTH_SCOPES = []
+CANVAS_OAUTH_TOKEN_EXPIRATION_BUFFER = timedelta(0)
