@@ -1,0 +1,1 @@
+pytest_plugins = ["canvas_oauth.testing.pytest_plugin"]
