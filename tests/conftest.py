@@ -1,1 +1,70 @@
+from datetime import timedelta
+from urllib.parse import urlsplit
+
+import pytest
+from django.utils import timezone
+
+from canvas_oauth.models import CanvasOAuth2Token
+
 pytest_plugins = ["canvas_oauth.testing.pytest_plugin"]
+
+
+@pytest.fixture
+def user(db, django_user_model):
+    return django_user_model.objects.create_user("ada", "ada@example.edu", "pw")
+
+
+@pytest.fixture
+def other_user(db, django_user_model):
+    return django_user_model.objects.create_user("grace", "grace@example.edu", "pw")
+
+
+@pytest.fixture
+def browser(client, user):
+    """A Django test client logged in as ``user``."""
+    client.force_login(user)
+    return client
+
+
+def store_token(fake, user, expires_in=3600, **fields):
+    """Mint a token at the fake Canvas and store it as the original app's code would."""
+    body = fake.issue_token()
+    return CanvasOAuth2Token.objects.create(
+        user=user,
+        access_token=body["access_token"],
+        refresh_token=body["refresh_token"],
+        expires=timezone.now() + timedelta(seconds=expires_in),
+        **fields,
+    )
+
+
+@pytest.fixture
+def stored_token(fake_canvas, user):
+    return store_token(fake_canvas, user)
+
+
+@pytest.fixture
+def expired_token(fake_canvas, user):
+    token = store_token(fake_canvas, user, expires_in=-10)
+    fake_canvas.expire_access_tokens()
+    return token
+
+
+def start_dance(client, path="/canvas/"):
+    """GET ``path`` and return the Canvas authorize URL the app redirected to."""
+    response = client.get(path)
+    assert response.status_code == 302, response.content
+    assert "/login/oauth2/auth?" in response["Location"]
+    return response["Location"]
+
+
+def callback_path(location):
+    """Turn the URL Canvas redirects to into a path for the test client."""
+    parts = urlsplit(location)
+    return f"{parts.path}?{parts.query}"
+
+
+def dance(client, fake, path="/canvas/", approve=True):
+    """Walk the whole dance from ``path``; return the callback's response."""
+    location = fake.authorize(start_dance(client, path), approve=approve)
+    return client.get(callback_path(location))

@@ -1,0 +1,72 @@
+"""A read-only admin for Canvas tokens. Token values appear on no admin page."""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from canvas_oauth import tokens
+from canvas_oauth.models import CanvasOAuth2Token
+
+
+@admin.register(CanvasOAuth2Token)
+class CanvasOAuth2TokenAdmin(admin.ModelAdmin):
+    list_display = [
+        "user",
+        "canvas_user_name",
+        "domain",
+        "expires",
+        "expired",
+        "created_on",
+        "updated_on",
+    ]
+    list_filter = ["domain"]
+    list_select_related = ["user"]
+    search_fields = ["user__username", "user__email", "canvas_user_name"]
+    # Listed explicitly so that a new field never shows up here by accident.
+    fields = [
+        "user",
+        "domain",
+        "canvas_user_id",
+        "canvas_user_global_id",
+        "canvas_user_name",
+        "scopes",
+        "expires",
+        "created_on",
+        "updated_on",
+    ]
+    readonly_fields = fields
+    actions = ["revoke_selected"]
+    show_full_result_count = False
+
+    @admin.display(boolean=True, description="Expired")
+    def expired(self, obj: CanvasOAuth2Token) -> bool:
+        return obj.is_expired
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[CanvasOAuth2Token]:
+        # The list never needs the encrypted columns; don't fetch them.
+        return super().get_queryset(request).defer("access_token", "refresh_token")
+
+    @admin.action(description="Revoke selected tokens at Canvas and delete them", permissions=["delete"])
+    def revoke_selected(self, request: HttpRequest, queryset: QuerySet[CanvasOAuth2Token]) -> None:
+        confirmed = failed = 0
+        for token in queryset.only("pk", "user", "domain", "access_token", "refresh_token", "expires"):
+            if tokens.revoke(token):
+                confirmed += 1
+            else:
+                failed += 1
+        if confirmed:
+            self.message_user(request, f"Revoked {confirmed} token(s) at Canvas.", messages.SUCCESS)
+        if failed:
+            self.message_user(
+                request,
+                f"Deleted {failed} token(s) that Canvas could not be told about; see the logs.",
+                messages.WARNING,
+            )

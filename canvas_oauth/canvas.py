@@ -1,0 +1,273 @@
+"""Canvas's OAuth2 endpoints: the one module that speaks Canvas's wire protocol.
+
+It builds the authorize URL, exchanges codes, refreshes and revokes tokens, and turns
+Canvas's answers into ``TokenGrant`` values or ``CanvasOAuthError`` subclasses. It knows
+nothing about sessions, users or the database.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlencode
+
+import requests
+
+from canvas_oauth import conf
+from canvas_oauth.exceptions import (
+    CanvasRejectedError,
+    CanvasRequestError,
+    CanvasUnavailableError,
+)
+
+logger = logging.getLogger(__name__)
+
+AUTHORIZE_PATH = "/login/oauth2/auth"
+TOKEN_PATH = "/login/oauth2/token"
+
+# Canvas answers a dead refresh token with invalid_request "refresh_token not found"
+# (spec §2.5); invalid_grant is what other providers and future Canvas may say.
+DEAD_REFRESH_ERRORS = frozenset({"invalid_grant", "invalid_request"})
+
+
+@dataclass(frozen=True)
+class CanvasUser:
+    """The Canvas user a token acts for, as the token response names them."""
+
+    id: int | None
+    global_id: str
+    name: str
+
+
+@dataclass(frozen=True, repr=False)
+class TokenGrant:
+    """A successful answer of the token endpoint."""
+
+    access_token: str
+    refresh_token: str | None
+    expires_in: int | None
+    user: CanvasUser | None
+
+    def expires_at(self, now: datetime) -> datetime | None:
+        """Return when the access token expires, or None when Canvas set no expiry."""
+        if self.expires_in is None:
+            return None
+        return now + timedelta(seconds=self.expires_in)
+
+    def __repr__(self) -> str:
+        # Tracebacks and debug pages print reprs; keep the token values out of them.
+        return f"TokenGrant(user={self.user!r}, expires_in={self.expires_in!r})"
+
+
+class CanvasClient:
+    """Speak to one Canvas instance on behalf of one developer key."""
+
+    def __init__(
+        self,
+        base_url: str,
+        client_id: str,
+        client_secret: str,
+        timeout: float,
+        session: requests.Session | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.client_id = str(client_id)
+        self.client_secret = client_secret
+        self.timeout = timeout
+        self.http = session or requests
+
+    @classmethod
+    def from_settings(cls, domain: str | None = None) -> CanvasClient:
+        """Build a client for ``domain`` (default: the configured one) from the settings."""
+        s = conf.settings
+        return cls(
+            base_url=conf.base_url(domain or s.canvas_domain),
+            client_id=s.client_id,
+            client_secret=s.client_secret,
+            timeout=s.timeout,
+        )
+
+    def __repr__(self) -> str:
+        return f"CanvasClient({self.base_url!r}, client_id={self.client_id!r})"
+
+    def authorize_url(
+        self,
+        *,
+        redirect_uri: str,
+        state: str,
+        scopes: list[str] | tuple[str, ...] = (),
+        purpose: str | None = None,
+        force_login: bool = False,
+        code_challenge: str | None = None,
+        prompt: str | None = None,
+    ) -> str:
+        """Return the URL that sends the user's browser to Canvas's consent page."""
+        params: dict[str, str] = {
+            "client_id": self.client_id,
+            "response_type": "code",
+            "redirect_uri": redirect_uri,
+            "state": state,
+        }
+        if scopes:
+            params["scope"] = " ".join(scopes)
+        if purpose:
+            params["purpose"] = purpose
+        if force_login:
+            params["force_login"] = "1"
+        if code_challenge:
+            params["code_challenge"] = code_challenge
+            params["code_challenge_method"] = "S256"
+        if prompt:
+            params["prompt"] = prompt
+        return f"{self.base_url}{AUTHORIZE_PATH}?{urlencode(params)}"
+
+    def exchange_code(
+        self,
+        code: str,
+        redirect_uri: str,
+        *,
+        code_verifier: str | None = None,
+        replace_tokens: bool = False,
+    ) -> TokenGrant:
+        """Trade an authorization code for tokens."""
+        data = {
+            "grant_type": "authorization_code",
+            "client_id": self.client_id,
+            "client_secret": self.client_secret,
+            "redirect_uri": redirect_uri,
+            "code": code,
+        }
+        if code_verifier:
+            data["code_verifier"] = code_verifier
+        if replace_tokens:
+            data["replace_tokens"] = "1"
+        return self._grant(data)
+
+    def refresh(self, refresh_token: str) -> TokenGrant:
+        """Get a new access token; the refresh token is kept unless Canvas rotates it."""
+        data = {
+            "grant_type": "refresh_token",
+            "client_id": self.client_id,
+            "client_secret": self.client_secret,
+            "refresh_token": refresh_token,
+        }
+        return self._grant(data)
+
+    def revoke(self, access_token: str) -> None:
+        """Ask Canvas to delete the token (and with it its refresh token)."""
+        response = self._send(
+            "DELETE",
+            TOKEN_PATH,
+            headers={"Authorization": f"Bearer {access_token}"},
+        )
+        # 401 means Canvas no longer knows the token: it is as revoked as it can be.
+        if response.status_code in (200, 204, 401):
+            return
+        raise self._error_for(response)
+
+    def _grant(self, data: dict[str, str]) -> TokenGrant:
+        response = self._send("POST", TOKEN_PATH, data=data)
+        if response.status_code != 200:
+            raise self._error_for(response)
+        body = self._json(response)
+        access_token = body.get("access_token")
+        if not isinstance(access_token, str) or not access_token:
+            raise CanvasRequestError(
+                "Canvas's token response had no access token.", http_status=200
+            )
+        refresh_token = body.get("refresh_token")
+        if not isinstance(refresh_token, str) or not refresh_token:
+            refresh_token = None
+        expires_in = body.get("expires_in")
+        if isinstance(expires_in, bool) or not isinstance(expires_in, (int, float)):
+            expires_in = None
+        return TokenGrant(
+            access_token=access_token,
+            refresh_token=refresh_token,
+            expires_in=int(expires_in) if expires_in is not None else None,
+            user=_parse_user(body.get("user")),
+        )
+
+    def _send(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        url = self.base_url + path
+        try:
+            return self.http.request(
+                method, url, timeout=self.timeout, allow_redirects=False, **kwargs
+            )
+        except requests.Timeout as exc:
+            logger.warning("Canvas did not answer %s %s within %ss", method, url, self.timeout)
+            raise CanvasUnavailableError() from exc
+        except requests.RequestException as exc:
+            # The exception text can include the request; log only its class.
+            logger.warning("Canvas unreachable for %s %s: %s", method, url, type(exc).__name__)
+            raise CanvasUnavailableError(
+                "Canvas could not be reached. Please try again in a moment."
+            ) from exc
+
+    @staticmethod
+    def _json(response: requests.Response) -> dict[str, Any]:
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            logger.warning(
+                "Canvas answered %s with a body that is not a JSON object (%s)",
+                response.status_code,
+                response.headers.get("Content-Type", "no content type"),
+            )
+            raise CanvasRequestError(
+                "Canvas answered with something we could not read. Please try again later.",
+                http_status=response.status_code,
+            )
+        return body
+
+    def _error_for(self, response: requests.Response) -> CanvasRequestError:
+        """Turn a non-success answer into the matching error, logging what Canvas said."""
+        status = response.status_code
+        if status >= 500:
+            logger.warning("Canvas answered %s", status)
+            return CanvasRequestError(http_status=status)
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        error = body.get("error") if isinstance(body, dict) else None
+        if not isinstance(error, str):
+            logger.warning("Canvas answered %s without an OAuth error", status)
+            return CanvasRequestError(http_status=status)
+        description = body.get("error_description")
+        description = description if isinstance(description, str) else ""
+        logger.warning("Canvas refused a token request: %s %s (%s)", status, error, description)
+        return CanvasRejectedError(
+            f"Canvas refused the request: {description or error}",
+            http_status=status,
+            error=error,
+            description=description,
+        )
+
+
+def is_dead_refresh_token(exc: CanvasRequestError) -> bool:
+    """Tell whether Canvas's refusal means the refresh token will never work again."""
+    return (
+        isinstance(exc, CanvasRejectedError)
+        and exc.http_status == 400
+        and exc.error in DEAD_REFRESH_ERRORS
+    )
+
+
+def _parse_user(raw: object) -> CanvasUser | None:
+    if not isinstance(raw, dict):
+        return None
+    user_id = raw.get("id")
+    if isinstance(user_id, bool) or not isinstance(user_id, int):
+        user_id = None
+    global_id = raw.get("global_id")
+    name = raw.get("name")
+    return CanvasUser(
+        id=user_id,
+        global_id=str(global_id) if isinstance(global_id, (str, int)) else "",
+        name=name if isinstance(name, str) else "",
+    )

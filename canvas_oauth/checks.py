@@ -1,0 +1,153 @@
+"""System checks for the ``CANVAS_OAUTH_*`` settings, with stable ids and hints."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from cryptography.fernet import Fernet
+from django.conf import settings as django_settings
+from django.core import checks
+
+from canvas_oauth import conf
+
+MIDDLEWARE_PATH = "canvas_oauth.middleware.OAuthMiddleware"
+
+
+def _error(id_: int, msg: str, hint: str) -> checks.Error:
+    return checks.Error(msg, hint=hint, id=f"canvas_oauth.E{id_:03d}")
+
+
+@checks.register(checks.Tags.security, "canvas_oauth")
+def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """Report every missing or ill-typed ``CANVAS_OAUTH_*`` setting."""
+    s = conf.settings
+    errors: list[checks.CheckMessage] = []
+
+    client_id = s.client_id
+    if client_id in (None, "") or not str(client_id).strip().isdigit():
+        errors.append(
+            _error(
+                1,
+                "CANVAS_OAUTH_CLIENT_ID must be set to your Canvas developer key's client id.",
+                "Copy the numeric ID of the developer key, e.g. "
+                'CANVAS_OAUTH_CLIENT_ID = "10000000000001".',
+            )
+        )
+    if not isinstance(s.client_secret, str) or not s.client_secret:
+        errors.append(
+            _error(
+                2,
+                "CANVAS_OAUTH_CLIENT_SECRET must be set to your developer key's secret.",
+                "Read it from the environment, e.g. "
+                'CANVAS_OAUTH_CLIENT_SECRET = os.environ["CANVAS_OAUTH_CLIENT_SECRET"].',
+            )
+        )
+    domain = s.canvas_domain
+    if not isinstance(domain, str) or not domain:
+        errors.append(
+            _error(
+                3,
+                "CANVAS_OAUTH_CANVAS_DOMAIN must be set to your Canvas instance's host.",
+                'For example CANVAS_OAUTH_CANVAS_DOMAIN = "canvas.example.edu".',
+            )
+        )
+    else:
+        try:
+            conf.parse_domain(domain)
+        except ValueError:
+            errors.append(
+                _error(
+                    4,
+                    f"CANVAS_OAUTH_CANVAS_DOMAIN {domain!r} is not a host or an origin.",
+                    'Use a bare host ("canvas.example.edu"; https is assumed) or an '
+                    'origin with no path ("http://localhost:3000").',
+                )
+            )
+    scopes = s.scopes
+    if not isinstance(scopes, (list, tuple)) or not all(
+        isinstance(x, str) and x and not any(c.isspace() for c in x) for x in scopes
+    ):
+        errors.append(
+            _error(
+                5,
+                "CANVAS_OAUTH_SCOPES must be a list of scope strings.",
+                'For example ["url:GET|/api/v1/users/:user_id/profile"]; [] asks for none.',
+            )
+        )
+    for id_, name, value in (
+        (6, "CANVAS_OAUTH_TOKEN_EXPIRATION_BUFFER", s.token_expiration_buffer),
+        (10, "CANVAS_OAUTH_STATE_TTL", s.state_ttl),
+    ):
+        if not isinstance(value, timedelta) or value < timedelta(0):
+            errors.append(
+                _error(id_, f"{name} must be a non-negative datetime.timedelta.",
+                       f"For example {name} = timedelta(minutes=5).")
+            )
+    if not isinstance(s.error_template, str) or not s.error_template:
+        errors.append(
+            _error(7, "CANVAS_OAUTH_ERROR_TEMPLATE must be a template name.",
+                   'The default is "oauth_error.html".')
+        )
+    for id_, name, value in (
+        (8, "CANVAS_OAUTH_REPLACE_TOKENS", s.replace_tokens),
+        (11, "CANVAS_OAUTH_PKCE", s.pkce),
+        (14, "CANVAS_OAUTH_FORCE_LOGIN", s.force_login),
+    ):
+        if not isinstance(value, bool):
+            errors.append(_error(id_, f"{name} must be True or False.", f"Got {value!r}."))
+    timeout = s.timeout
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
+        errors.append(
+            _error(9, "CANVAS_OAUTH_TIMEOUT must be a positive number of seconds.",
+                   "The default is 5 seconds.")
+        )
+    redirect_uri = s.redirect_uri
+    if redirect_uri is not None and (
+        not isinstance(redirect_uri, str) or not redirect_uri.startswith(("https://", "http://"))
+    ):
+        errors.append(
+            _error(12, "CANVAS_OAUTH_REDIRECT_URI must be an absolute http(s) URL or None.",
+                   'For example "https://tool.example.edu/oauth/oauth-callback".')
+        )
+    if s.purpose is not None and not isinstance(s.purpose, str):
+        errors.append(
+            _error(13, "CANVAS_OAUTH_PURPOSE must be a string or None.",
+                   "Canvas shows it to the user next to the token.")
+        )
+    errors.extend(_check_keys(s.encryption_keys))
+    if MIDDLEWARE_PATH not in getattr(django_settings, "MIDDLEWARE", []):
+        errors.append(
+            checks.Warning(
+                f"{MIDDLEWARE_PATH} is not in MIDDLEWARE.",
+                hint="Without it, MissingTokenError from get_oauth_token reaches users as a 500.",
+                id="canvas_oauth.W001",
+            )
+        )
+    return errors
+
+
+def _check_keys(keys: object) -> list[checks.CheckMessage]:
+    if keys is None:
+        return []
+    problem = None
+    if not isinstance(keys, (list, tuple)) or not keys:
+        problem = "CANVAS_OAUTH_ENCRYPTION_KEYS must be a non-empty list of Fernet keys."
+    else:
+        for key in keys:
+            try:
+                Fernet(key)
+            except (TypeError, ValueError):
+                problem = "CANVAS_OAUTH_ENCRYPTION_KEYS holds a value that is not a Fernet key."
+                break
+    if problem is None:
+        return []
+    return [
+        _error(
+            15,
+            problem,
+            "Make one with `python -c 'from cryptography.fernet import Fernet; "
+            "print(Fernet.generate_key().decode())'`; leave the setting unset to "
+            "derive keys from SECRET_KEY.",
+        )
+    ]

@@ -1,0 +1,120 @@
+"""Every ``CANVAS_OAUTH_*`` setting, read from Django's settings on each access.
+
+Nothing is cached, so ``override_settings`` works everywhere. Validation lives in
+``checks.py``; this module only supplies values and defaults.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+from django.conf import settings as django_settings
+
+PREFIX = "CANVAS_OAUTH_"
+
+DEFAULTS: dict[str, Any] = {
+    "CANVAS_OAUTH_CLIENT_ID": None,
+    "CANVAS_OAUTH_CLIENT_SECRET": None,
+    "CANVAS_OAUTH_CANVAS_DOMAIN": None,
+    "CANVAS_OAUTH_SCOPES": [],
+    "CANVAS_OAUTH_TOKEN_EXPIRATION_BUFFER": timedelta(0),
+    "CANVAS_OAUTH_ERROR_TEMPLATE": "oauth_error.html",
+    "CANVAS_OAUTH_REPLACE_TOKENS": False,
+    "CANVAS_OAUTH_TIMEOUT": 5.0,
+    "CANVAS_OAUTH_PURPOSE": None,
+    "CANVAS_OAUTH_FORCE_LOGIN": False,
+    "CANVAS_OAUTH_STATE_TTL": timedelta(minutes=10),
+    "CANVAS_OAUTH_PKCE": True,
+    "CANVAS_OAUTH_REDIRECT_URI": None,
+    "CANVAS_OAUTH_ENCRYPTION_KEYS": None,
+}
+
+REQUIRED = (
+    "CANVAS_OAUTH_CLIENT_ID",
+    "CANVAS_OAUTH_CLIENT_SECRET",
+    "CANVAS_OAUTH_CANVAS_DOMAIN",
+)
+
+
+def get(name: str) -> Any:
+    """Return the current value of the setting ``name`` (full ``CANVAS_OAUTH_`` name)."""
+    if name not in DEFAULTS:
+        raise AttributeError(f"{name} is not a canvas_oauth setting")
+    return getattr(django_settings, name, DEFAULTS[name])
+
+
+class _Setting:
+    """A class attribute that reads one Django setting whenever it is accessed."""
+
+    def __set_name__(self, owner: type, attr: str) -> None:
+        self.name = PREFIX + attr.upper()
+
+    def __get__(self, obj: object, owner: type | None = None) -> Any:
+        return get(self.name)
+
+
+class CanvasOAuthSettings:
+    """Attribute access to the settings: ``conf.settings.client_id`` and so on."""
+
+    client_id = _Setting()
+    client_secret = _Setting()
+    canvas_domain = _Setting()
+    scopes = _Setting()
+    token_expiration_buffer = _Setting()
+    error_template = _Setting()
+    replace_tokens = _Setting()
+    timeout = _Setting()
+    purpose = _Setting()
+    force_login = _Setting()
+    state_ttl = _Setting()
+    pkce = _Setting()
+    redirect_uri = _Setting()
+    encryption_keys = _Setting()
+
+
+settings = CanvasOAuthSettings()
+
+
+def parse_domain(value: str) -> tuple[str, str]:
+    """Split a domain setting into (scheme, netloc); a bare host means https.
+
+    Raise ``ValueError`` when ``value`` is neither a host nor a plain origin.
+    """
+    value = value.strip()
+    if "://" not in value:
+        value = "https://" + value
+    parts = urlsplit(value)
+    if (
+        parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or parts.path not in ("", "/")
+        or parts.query
+        or parts.fragment
+        or parts.username
+        or parts.password
+    ):
+        raise ValueError(f"{value!r} is not a Canvas host or origin")
+    parts.port  # noqa: B018 -- raises ValueError for a port that is not a number
+    return parts.scheme, parts.netloc.lower()
+
+
+def domain_key(value: str) -> str:
+    """Return the form a domain is stored in: a bare host for https, else the origin."""
+    scheme, netloc = parse_domain(value)
+    return netloc if scheme == "https" else f"{scheme}://{netloc}"
+
+
+def base_url(domain: str) -> str:
+    """Return the origin Canvas is reached at, such as ``https://canvas.example.edu``."""
+    scheme, netloc = parse_domain(domain)
+    return f"{scheme}://{netloc}"
+
+
+def default_domain() -> str:
+    """Return the configured Canvas domain in stored form ('' when unset or invalid)."""
+    try:
+        return domain_key(settings.canvas_domain or "")
+    except ValueError:
+        return ""

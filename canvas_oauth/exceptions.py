@@ -1,0 +1,123 @@
+"""The errors canvas_oauth raises.
+
+Each error carries the HTTP status and the message a user sees, so an error page can be
+rendered from the exception alone. Messages never contain a token, a code or a secret.
+"""
+
+from __future__ import annotations
+
+
+class CanvasOAuthError(Exception):
+    """Base class of every canvas_oauth error."""
+
+    status_code = 500
+    code = "canvas_oauth_error"
+    default_message = "Something went wrong while connecting to Canvas."
+
+    def __init__(self, message: str | None = None) -> None:
+        self.message = message or self.default_message
+        super().__init__(self.message)
+
+
+class MissingTokenError(CanvasOAuthError):
+    """The user has no usable Canvas token and must authorize the app."""
+
+    status_code = 401
+    code = "canvas_authorization_required"
+    default_message = "You need to authorize this application to use Canvas on your behalf."
+
+    def __init__(self, message: str | None = None, authorize_url: str | None = None) -> None:
+        super().__init__(message)
+        self.authorize_url = authorize_url
+
+
+class LoginRequiredError(CanvasOAuthError):
+    """Nobody is logged in, so there is no user to hold a Canvas token."""
+
+    status_code = 401
+    code = "login_required"
+    default_message = "Please log in first."
+
+
+class InvalidOAuthStateError(CanvasOAuthError):
+    """The callback's state is missing, unknown, expired or already used."""
+
+    status_code = 400
+    code = "invalid_state"
+    default_message = (
+        "This Canvas authorization link is invalid or has expired. Please start again."
+    )
+
+
+class InvalidOAuthReturnError(CanvasOAuthError):
+    """The callback request is malformed or belongs to someone else's authorization."""
+
+    status_code = 400
+    code = "invalid_return"
+    default_message = "Canvas sent back an authorization response we cannot use."
+
+
+class AuthorizationDeniedError(CanvasOAuthError):
+    """Canvas redirected back with an ``error`` instead of a code."""
+
+    status_code = 403
+    code = "authorization_denied"
+
+    def __init__(self, error: str, description: str = "") -> None:
+        self.error = error
+        self.description = description
+        if error == "access_denied":
+            message = "You declined access to your Canvas account, so this page cannot continue."
+        else:
+            message = f"Canvas did not authorize this application: {description or error}"
+        super().__init__(message)
+
+
+class CanvasRequestError(CanvasOAuthError):
+    """Canvas answered a request badly: an error status, or a body we cannot read."""
+
+    status_code = 502
+    code = "canvas_bad_response"
+    default_message = "Canvas answered with an error. Please try again in a moment."
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        http_status: int | None = None,
+        error: str | None = None,
+        description: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.http_status = http_status
+        self.error = error
+        self.description = description
+
+
+class CanvasRejectedError(CanvasRequestError):
+    """Canvas refused the request with an OAuth error (``invalid_grant`` and the like)."""
+
+    code = "canvas_rejected"
+    default_message = "Canvas refused the authorization request."
+
+
+class CanvasUnavailableError(CanvasOAuthError):
+    """Canvas did not answer in time, or could not be reached."""
+
+    status_code = 504
+    code = "canvas_unavailable"
+    default_message = "Canvas did not answer in time. Please try again in a moment."
+
+
+class TokenRefreshError(CanvasOAuthError):
+    """Refreshing a token failed for a reason that may pass; the token is kept."""
+
+    status_code = 503
+    code = "canvas_refresh_failed"
+    default_message = "Canvas is not available right now. Please try again in a moment."
+
+
+class InvalidTokenError(MissingTokenError):
+    """Canvas rejected a stored access token; it is gone and the dance starts again."""
+
+    default_message = "Canvas no longer accepts your authorization. Please authorize again."

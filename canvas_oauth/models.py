@@ -1,0 +1,82 @@
+"""Stored Canvas tokens: one row per (Django user, Canvas instance)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from canvas_oauth import conf
+from canvas_oauth.canvas import TokenGrant
+from canvas_oauth.fields import EncryptedTextField
+
+
+class CanvasOAuth2Token(models.Model):
+    """A user's Canvas access token, with what is needed to refresh it."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="canvas_oauth2_tokens",
+    )
+    domain = models.CharField(
+        max_length=255,
+        default=conf.default_domain,
+        help_text="The Canvas instance: a host, or an origin for a non-https Canvas.",
+    )
+    access_token = EncryptedTextField()
+    refresh_token = EncryptedTextField(blank=True)
+    expires = models.DateTimeField(
+        null=True, blank=True, help_text="When the access token expires; empty if never."
+    )
+    scopes = models.TextField(blank=True, default="", help_text="Space-separated scopes.")
+    canvas_user_id = models.BigIntegerField(null=True, blank=True)
+    canvas_user_global_id = models.CharField(max_length=64, blank=True, default="")
+    canvas_user_name = models.CharField(max_length=255, blank=True, default="")
+    created_on = models.DateTimeField(auto_now_add=True)
+    updated_on = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "Canvas OAuth2 Token"
+        verbose_name_plural = "Canvas OAuth2 Tokens"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "domain"], name="canvas_oauth_unique_user_domain"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Canvas token of {self.user_id} on {self.domain}"
+
+    def __repr__(self) -> str:
+        # The default repr is harmless, but say so explicitly: never show token values.
+        return f"<CanvasOAuth2Token pk={self.pk} user={self.user_id} domain={self.domain!r}>"
+
+    def expires_within(self, delta: timedelta) -> bool:
+        """Tell whether the access token expires within ``delta`` from now (or has)."""
+        if self.expires is None:
+            return False
+        return self.expires - timezone.now() <= delta
+
+    @property
+    def is_expired(self) -> bool:
+        """Tell whether the access token has expired."""
+        return self.expires_within(timedelta(0))
+
+    @property
+    def scope_list(self) -> list[str]:
+        """Return the scopes this token was granted with."""
+        return self.scopes.split()
+
+    def apply_grant(self, grant: TokenGrant, now: datetime | None = None) -> None:
+        """Take the values of a token response; a missing refresh token keeps the old one."""
+        self.access_token = grant.access_token
+        if grant.refresh_token:
+            self.refresh_token = grant.refresh_token
+        self.expires = grant.expires_at(now or timezone.now())
+        if grant.user is not None:
+            self.canvas_user_id = grant.user.id
+            self.canvas_user_global_id = grant.user.global_id
+            self.canvas_user_name = grant.user.name

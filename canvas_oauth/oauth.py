@@ -1,0 +1,186 @@
+"""The request-level API: ``get_oauth_token(request)`` and the original app's names.
+
+Views call ``get_oauth_token``; when the user has no usable token it raises
+``MissingTokenError``, which ``OAuthMiddleware`` turns into a trip to Canvas and back.
+"""
+
+from __future__ import annotations
+
+import logging
+from urllib.parse import urlencode
+
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+
+from canvas_oauth import conf, state, tokens
+from canvas_oauth.canvas import CanvasClient
+from canvas_oauth.exceptions import (
+    AuthorizationDeniedError,
+    InvalidOAuthReturnError,
+    InvalidOAuthStateError,
+    InvalidTokenError,
+    LoginRequiredError,
+    MissingTokenError,
+)
+from canvas_oauth.models import CanvasOAuth2Token
+
+__all__ = [
+    "authorize_url",
+    "get_oauth_token",
+    "handle_missing_token",
+    "invalidate_oauth_token",
+    "oauth_callback",
+    "refresh_oauth_token",
+    "revoke_oauth_token",
+    "safe_next_url",
+]
+
+logger = logging.getLogger(__name__)
+
+# Tokens already fetched during this request, by domain: repeated calls cost no query.
+_REQUEST_CACHE = "_canvas_oauth_tokens"
+
+
+def get_oauth_token(request: HttpRequest, domain: str | None = None) -> str:
+    """Return an access token for ``request.user`` that Canvas accepts now.
+
+    Refresh it first when it expires within ``CANVAS_OAUTH_TOKEN_EXPIRATION_BUFFER``.
+    Raise ``MissingTokenError`` when the user has to authorize the app, and
+    ``LoginRequiredError`` when nobody is logged in.
+    """
+    return _token_for(request, domain).access_token
+
+
+def refresh_oauth_token(request: HttpRequest, domain: str | None = None) -> CanvasOAuth2Token:
+    """Refresh ``request.user``'s token now (unless another request just did) and return it."""
+    _require_login(request)
+    key = tokens.resolve_domain(domain)
+    try:
+        token = CanvasOAuth2Token.objects.get(user=request.user, domain=key)
+    except CanvasOAuth2Token.DoesNotExist:
+        raise MissingTokenError() from None
+    token = tokens.refresh(token)
+    _cache(request)[key] = token
+    return token
+
+
+def _token_for(request: HttpRequest, domain: str | None) -> CanvasOAuth2Token:
+    _require_login(request)
+    key = tokens.resolve_domain(domain)
+    cache = _cache(request)
+    token = cache.get(key)
+    if token is None or token.expires_within(conf.settings.token_expiration_buffer):
+        token = tokens.get_token(request.user, key)
+        cache[key] = token
+    return token
+
+
+def _cache(request: HttpRequest) -> dict[str, CanvasOAuth2Token]:
+    return request.__dict__.setdefault(_REQUEST_CACHE, {})
+
+
+def _require_login(request: HttpRequest) -> None:
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        raise LoginRequiredError()
+
+
+def invalidate_oauth_token(request: HttpRequest, domain: str | None = None) -> None:
+    """Forget the user's token after the Canvas API rejected it, and restart the dance.
+
+    Call it when Canvas answers 401 with a ``WWW-Authenticate`` header; it raises
+    ``InvalidTokenError`` (a ``MissingTokenError``), which the middleware handles.
+    """
+    _require_login(request)
+    key = tokens.resolve_domain(domain)
+    _cache(request).pop(key, None)
+    tokens.invalidate_token(request.user, key)
+    raise InvalidTokenError()
+
+
+def revoke_oauth_token(request: HttpRequest, domain: str | None = None) -> bool:
+    """Revoke the user's token at Canvas and delete it; see ``tokens.revoke_token``."""
+    _require_login(request)
+    key = tokens.resolve_domain(domain)
+    _cache(request).pop(key, None)
+    return tokens.revoke_token(request.user, key)
+
+
+def safe_next_url(request: HttpRequest, url: str | None, fallback: str = "/") -> str:
+    """Return ``url`` if it stays on this site, else ``fallback``."""
+    if url and url_has_allowed_host_and_scheme(
+        url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return url
+    return fallback
+
+
+def authorize_url(request: HttpRequest, next_url: str | None = None) -> str:
+    """Return the URL of this app's authorize view, coming back to ``next_url``."""
+    url = reverse("canvas-oauth-authorize")
+    return f"{url}?{urlencode({'next': next_url})}" if next_url else url
+
+
+def handle_missing_token(request: HttpRequest, next_url: str | None = None) -> HttpResponse:
+    """Start the dance: send the browser to Canvas, returning to ``next_url`` afterwards.
+
+    ``next_url`` defaults to the current request's path.
+    """
+    _require_login(request)
+    s = conf.settings
+    domain = tokens.resolve_domain(None)
+    redirect_uri = s.redirect_uri or request.build_absolute_uri(reverse("canvas-oauth-callback"))
+    dance = state.begin(
+        request,
+        next_url=safe_next_url(request, next_url or request.get_full_path()),
+        redirect_uri=redirect_uri,
+        domain=domain,
+    )
+    url = CanvasClient.from_settings(domain).authorize_url(
+        redirect_uri=redirect_uri,
+        state=dance.state,
+        scopes=list(s.scopes or []),
+        purpose=s.purpose,
+        force_login=bool(s.force_login),
+        code_challenge=dance.code_challenge if dance.code_verifier else None,
+    )
+    logger.info("Sending user %s to Canvas to authorize", request.user.pk)
+    return HttpResponseRedirect(url)
+
+
+def oauth_callback(request: HttpRequest) -> HttpResponse:
+    """Finish the dance where Canvas sends the browser back (``canvas-oauth-callback``).
+
+    Store the token and redirect to where the dance began. Raise a ``CanvasOAuthError``
+    for anything that is not a valid, expected answer; no call goes to Canvas then.
+    """
+    _require_login(request)
+    params = request.GET
+    state_value = params.get("state")
+    error = params.get("error")
+    if error and not state_value:
+        # Canvas omits state on some refusals (spec §1.3); showing them is harmless.
+        raise AuthorizationDeniedError(error, params.get("error_description", ""))
+    if not state_value:
+        raise InvalidOAuthStateError()
+    dance = state.finish(request, state_value)
+    if dance.user_pk != str(request.user.pk):
+        raise InvalidOAuthReturnError(
+            "This Canvas authorization was started by someone else. Please start again."
+        )
+    if error:
+        logger.info("Canvas refused authorization for user %s: %s", request.user.pk, error)
+        raise AuthorizationDeniedError(error, params.get("error_description", ""))
+    code = params.get("code")
+    if not code:
+        raise InvalidOAuthReturnError()
+    grant = CanvasClient.from_settings(dance.domain).exchange_code(
+        code,
+        dance.redirect_uri,
+        code_verifier=dance.code_verifier or None,
+        replace_tokens=bool(conf.settings.replace_tokens),
+    )
+    token = tokens.save_grant(request.user, dance.domain, grant, conf.settings.scopes or [])
+    _cache(request)[token.domain] = token
+    return HttpResponseRedirect(safe_next_url(request, dance.next_url))

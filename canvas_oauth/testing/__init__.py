@@ -1,0 +1,43 @@
+"""A fake Canvas LMS OAuth2 provider for testing apps built on ``canvas_oauth``.
+
+``FakeCanvas`` plays Canvas's authorization-code flow (``/login/oauth2/auth``, the
+consent page, ``/login/oauth2/token``, ``DELETE /login/oauth2/token``) and
+``GET /api/v1/users/self``, with Canvas's exact error bodies, and lets a test move its
+clock, count calls and inject faults. Serve it in one of two ways:
+
+* ``mock_canvas(fake)`` answers ``requests`` calls in-process (through ``responses``);
+* ``LiveFakeCanvas(fake)`` runs a real HTTP server on loopback, for browsers and demos
+  (also ``python -m canvas_oauth.testing.server --port 8001``).
+
+In pytest, load the fixtures ``fake_canvas`` and ``live_fake_canvas`` with::
+
+    pytest_plugins = ["canvas_oauth.testing.pytest_plugin"]
+
+A typical test::
+
+    def test_profile(client, fake_canvas):
+        url = fake_canvas.authorize(authorize_url)   # the browser approves
+        token = fake_canvas.issue_token()            # or mint a token directly
+        fake_canvas.advance(3600)                    # the access token expires
+        fake_canvas.misbehave("token", "unavailable", times=1)
+        assert fake_canvas.calls["token:refresh_token"] == 1
+"""
+
+from .clock import FakeClock
+from .mock import mock_canvas
+from .provider import AuthorizationError, FakeCanvas
+from .records import FakeClient, FakeUser, TokenRecord
+from .server import LiveFakeCanvas
+from .wire import FakeResponse
+
+__all__ = [
+    "AuthorizationError",
+    "FakeCanvas",
+    "FakeClient",
+    "FakeClock",
+    "FakeResponse",
+    "FakeUser",
+    "LiveFakeCanvas",
+    "TokenRecord",
+    "mock_canvas",
+]

@@ -1,0 +1,87 @@
+"""Canvas's error answers, with the exact statuses, bodies and headers of the spec."""
+
+from __future__ import annotations
+
+from .wire import FakeResponse, json_response, text_response
+
+OAUTH_CHALLENGE = "Canvas OAuth 2.0"
+API_CHALLENGE = 'Bearer realm="canvas-lms"'
+
+UNSUPPORTED_GRANT_TYPE = "The grant_type you requested is not currently supported"
+UNKNOWN_CLIENT = "unknown client"
+INVALID_CLIENT = "invalid client"
+CODE_REQUIRED = "You must provide the code parameter when using the authorization_code grant type"
+CODE_NOT_FOUND = "authorization_code not found"
+INCORRECT_CLIENT = "incorrect client"
+REFRESH_TOKEN_REQUIRED = (
+    "You must provide the refresh_token parameter when using the refresh_token grant type"
+)
+REFRESH_TOKEN_NOT_FOUND = "refresh_token not found"
+# The spec could not find Canvas's wording for PKCE failures; any description is allowed.
+INVALID_CODE_VERIFIER = "invalid code_verifier"
+CODE_VERIFIER_REQUIRED = "code_verifier required for this authorization_code"
+REDIRECT_MISMATCH = "redirect_uri does not match client settings"
+
+INVALID_SCOPE = (
+    "A requested scope is invalid, unknown, malformed, or exceeds the scope granted by the "
+    "resource owner. The following scopes were requested, but not granted: "
+)
+UNAUTHORIZED_CLIENT = "Client does not have access to the specified Canvas account."
+UNSUPPORTED_RESPONSE_TYPE = "Only response_type=code is permitted"
+LOGIN_REQUIRED = "prompt=none but there is no current session"
+INTERACTION_REQUIRED = "prompt=none but a token cannot be granted without user interaction"
+UNSUPPORTED_PROMPT = 'prompt must be "none" (or omitted)'
+NOT_ALLOWED_FOR_USER = (
+    "The current user is logged in but does not have permission to authorize this application."
+)
+
+MISSING_CSRF = "Missing custom CSRF token"
+INVALID_CSRF = "Invalid custom CSRF token"
+REVOKE_WITHOUT_TOKEN = "can't delete OAuth access token when not using an OAuth access token"
+RATE_LIMITED = "403 Forbidden (Rate Limit Exceeded)\n"
+
+
+def oauth_error(status: int, error: str, description: str) -> FakeResponse:
+    """Render an OAuth error; a 401 carries Canvas's OAuth challenge header."""
+    headers = {"WWW-Authenticate": OAUTH_CHALLENGE} if status == 401 else {}
+    return json_response(status, {"error": error, "error_description": description}, headers)
+
+
+def api_error(message: str, *, challenge: bool = True, **extra: object) -> FakeResponse:
+    """Render a 401 from ``/api/v1``; the challenge header means "this token is dead"."""
+    headers = {"WWW-Authenticate": API_CHALLENGE} if challenge else {}
+    return json_response(401, {**extra, "errors": [{"message": message}]}, headers)
+
+
+def invalid_access_token() -> FakeResponse:
+    """Answer an API call made with an unknown, expired or revoked token."""
+    return api_error("Invalid access token.")
+
+
+def unauthenticated() -> FakeResponse:
+    """Answer an API call made with no credentials at all."""
+    return api_error("user authorization required", status="unauthenticated")
+
+
+def insufficient_scopes() -> FakeResponse:
+    """Answer an API call whose token scopes do not cover the endpoint."""
+    return api_error("Insufficient scopes on access token.", challenge=False)
+
+
+def not_found() -> FakeResponse:
+    """Answer a route the fake does not know."""
+    return json_response(404, {"errors": [{"message": "The specified resource does not exist."}]})
+
+
+def rate_limited() -> FakeResponse:
+    """Answer a throttled request the way Canvas's request throttle does."""
+    response = text_response(403, RATE_LIMITED)
+    response.headers["X-Rate-Limit-Remaining"] = "0.0"
+    return response
+
+
+def to_sentence(words: list[str]) -> str:
+    """Join words like Rails' ``Array#to_sentence``."""
+    if len(words) <= 2:
+        return " and ".join(words)
+    return ", ".join(words[:-1]) + ", and " + words[-1]

@@ -1,0 +1,67 @@
+"""Pytest fixtures that put a fake Canvas behind your Django settings.
+
+Load it from your ``conftest.py``::
+
+    pytest_plugins = ["canvas_oauth.testing.pytest_plugin"]
+
+Django is imported inside the fixtures only, so loading the plugin never touches settings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from .mock import mock_canvas
+from .provider import DEFAULT_BASE_URL, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, FakeCanvas
+from .server import LiveFakeCanvas
+
+
+def canvas_origin(domain: str) -> str:
+    """Turn ``CANVAS_OAUTH_CANVAS_DOMAIN`` (a bare host or a full origin) into an origin."""
+    domain = domain.strip().rstrip("/")
+    return domain if "://" in domain else f"https://{domain}"
+
+
+def fake_from_settings(**options: Any) -> FakeCanvas:
+    """Build a ``FakeCanvas`` registered with the client id and secret of the settings."""
+    from django.conf import settings
+
+    domain = getattr(settings, "CANVAS_OAUTH_CANVAS_DOMAIN", None)
+    defaults: dict[str, Any] = {
+        "base_url": canvas_origin(domain) if domain else DEFAULT_BASE_URL,
+        "client_id": str(getattr(settings, "CANVAS_OAUTH_CLIENT_ID", None) or DEFAULT_CLIENT_ID),
+        "client_secret": getattr(settings, "CANVAS_OAUTH_CLIENT_SECRET", None)
+        or DEFAULT_CLIENT_SECRET,
+        "auto_approve": False,
+    }
+    return FakeCanvas(**{**defaults, **options})
+
+
+@pytest.fixture
+def fake_canvas_options() -> dict[str, Any]:
+    """Return extra ``FakeCanvas`` keyword arguments; override it to customise the fake."""
+    return {}
+
+
+@pytest.fixture
+def fake_canvas(fake_canvas_options: dict[str, Any]) -> Iterator[FakeCanvas]:
+    """Yield a fake Canvas answering ``requests`` in-process for the whole test."""
+    fake = fake_from_settings(**fake_canvas_options)
+    with mock_canvas(fake):
+        yield fake
+
+
+@pytest.fixture
+def live_fake_canvas(fake_canvas_options: dict[str, Any]) -> Iterator[FakeCanvas]:
+    """Yield a fake Canvas served over loopback HTTP, with the Canvas domain setting at it.
+
+    Do not combine it with ``fake_canvas``: that fixture intercepts all ``requests`` calls.
+    """
+    from django.test import override_settings
+
+    fake = fake_from_settings(**fake_canvas_options)
+    with LiveFakeCanvas(fake) as live, override_settings(CANVAS_OAUTH_CANVAS_DOMAIN=live.url):
+        yield fake

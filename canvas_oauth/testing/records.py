@@ -1,0 +1,102 @@
+"""The records the fake Canvas keeps: users, developer keys, codes and tokens."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# Canvas global ids are shard * 10**13 + local id; hosted tokens carry the shard as a prefix.
+SHARD_FACTOR = 10**13
+
+
+@dataclass
+class FakeUser:
+    """A Canvas user the fake browser can be logged in as."""
+
+    id: int
+    name: str
+    global_id: str
+    locale: str | None = "en"
+    fake_student: bool = False
+    may_authorize: bool = True
+
+    def token_json(self) -> dict[str, object]:
+        """Return the ``user`` object of a token response."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "global_id": self.global_id,
+            "effective_locale": self.locale or "en",
+            "fake_student": self.fake_student,
+        }
+
+    def api_json(self) -> dict[str, object]:
+        """Return the body of ``GET /api/v1/users/self``."""
+        first, _, last = self.name.rpartition(" ")
+        sortable = f"{last}, {first}" if first else self.name
+        return {
+            "id": self.id,
+            "name": self.name,
+            "sortable_name": sortable,
+            "short_name": self.name,
+            "locale": self.locale,
+            "effective_locale": self.locale or "en",
+        }
+
+
+@dataclass
+class FakeClient:
+    """A developer key: the OAuth client registered in the fake Canvas."""
+
+    client_id: str
+    client_secret: str
+    name: str = "Canvas OAuth test app"
+    redirect_uris: list[str] | None = None
+    require_scopes: bool = False
+    allowed_scopes: list[str] = field(default_factory=list)
+    public: bool = False
+    trusted: bool = False
+    active: bool = True
+    authorized_for_account: bool = True
+    replace_tokens: bool = False
+
+
+@dataclass
+class CodeGrant:
+    """An authorization code waiting to be exchanged."""
+
+    code: str
+    client_id: str
+    user: FakeUser
+    scopes: tuple[str, ...]
+    purpose: str
+    expires_at: float
+    challenge: str | None = None
+    issued_with_challenge: bool = False
+
+
+@dataclass
+class TokenRecord:
+    """One Canvas ``AccessToken`` row: an access token and its refresh token."""
+
+    client_id: str
+    user: FakeUser
+    scopes: tuple[str, ...]
+    purpose: str
+    access_token: str
+    refresh_token: str
+    expires_at: float
+    permanent_expires_at: float | None = None
+    deleted: bool = False
+
+
+@dataclass
+class PendingConsent:
+    """What the Canvas session remembers while the consent page is shown."""
+
+    client: FakeClient
+    user: FakeUser
+    redirect_uri: str
+    scopes: tuple[str, ...]
+    purpose: str
+    state: str | None
+    challenge: str | None

@@ -1,0 +1,200 @@
+"""Serve a ``FakeCanvas`` over real HTTP, for browsers, demos and end-to-end tests.
+
+Run it in the foreground with::
+
+    python -m canvas_oauth.testing.server --port 8001 --client-id 10000000000001 \\
+        --client-secret s3cret --auto-approve
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import signal
+import socket
+import sys
+import threading
+from collections.abc import Sequence
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import FrameType, TracebackType
+
+from .provider import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, FakeCanvas
+
+
+class _Server(ThreadingHTTPServer):
+    """A threaded server that never waits for, or complains about, abandoned requests."""
+
+    daemon_threads = True
+    block_on_close = False
+    # socketserver's default backlog of 5 makes concurrent clients wait a 1 s SYN retry.
+    request_queue_size = 128
+
+    def __init__(self, address: tuple[str, int], fake: FakeCanvas) -> None:
+        super().__init__(address, _Handler)
+        self.fake = fake
+        self.stopping = threading.Event()
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        """Ignore clients that hung up first (a timed-out client, a dropped socket)."""
+        if not isinstance(sys.exc_info()[1], OSError):
+            super().handle_error(request, client_address)  # type: ignore[arg-type]
+
+
+class _Handler(BaseHTTPRequestHandler):
+    """Turn each HTTP request into a ``FakeCanvas.handle`` call."""
+
+    server: _Server
+    protocol_version = "HTTP/1.1"
+    # Headers and body go out in two writes; without this, Nagle adds 40 ms per answer.
+    disable_nagle_algorithm = True
+    server_version = "FakeCanvas/1.0"
+
+    def _answer(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        response = self.server.fake.handle(self.command, self.path, dict(self.headers), body)
+        if response.delay:
+            # Wake up early when the server stops, so stop() never waits on a slow fault.
+            self.server.stopping.wait(response.delay)
+        if response.dropped:
+            self.close_connection = True
+            with contextlib.suppress(OSError):
+                self.connection.shutdown(socket.SHUT_RDWR)
+            return
+        self.send_response(response.status)
+        for name, value in response.headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(response.body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(response.body)
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _answer
+
+    def log_message(self, format: str, *args: object) -> None:
+        """Stay quiet unless the command line asked for a request log."""
+        if getattr(self.server, "verbose", False):
+            super().log_message(format, *args)
+
+
+class LiveFakeCanvas:
+    """Run ``fake`` on a loopback HTTP server in a daemon thread.
+
+    Starting it points ``fake.base_url`` at the server, so the fake's redirects and the
+    out-of-band page use the real address.
+    """
+
+    def __init__(self, fake: FakeCanvas, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.fake = fake
+        self.host = host
+        self.port = port
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        """Return the server's origin, such as ``http://127.0.0.1:54321``."""
+        return f"http://{self.host}:{self.port}"
+
+    def start(self, verbose: bool = False) -> LiveFakeCanvas:
+        """Bind the socket and start serving in the background."""
+        if self._server is not None:
+            return self
+        self._server = _Server((self.host, self.port), self.fake)
+        self._server.verbose = verbose  # type: ignore[attr-defined]
+        self.port = self._server.server_address[1]
+        self.fake.base_url = self.url
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name=f"fake-canvas-{self.port}",
+            daemon=True,
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving, waking any request that is sleeping in a slow fault."""
+        server, thread = self._server, self._thread
+        if server is None or thread is None:
+            return
+        server.stopping.set()
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+        self._server = self._thread = None
+
+    def __enter__(self) -> LiveFakeCanvas:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Describe the command line of the foreground server."""
+    parser = argparse.ArgumentParser(
+        prog="python -m canvas_oauth.testing.server",
+        description="Run a fake Canvas OAuth2 provider for demos and browser tests.",
+    )
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8001)
+    parser.add_argument("--client-id", default=DEFAULT_CLIENT_ID)
+    parser.add_argument("--client-secret", default=DEFAULT_CLIENT_SECRET)
+    parser.add_argument("--client-name", default="Canvas OAuth demo")
+    parser.add_argument(
+        "--redirect-uri",
+        action="append",
+        dest="redirect_uris",
+        help="an allowed redirect URI (repeatable; default: accept any)",
+    )
+    parser.add_argument("--user-name", default="Ada Lovelace")
+    parser.add_argument(
+        "--auto-approve", action="store_true", help="skip the consent page and redirect at once"
+    )
+    parser.add_argument("--public-client", action="store_true", help="rotate refresh tokens")
+    parser.add_argument("--verbose", action="store_true", help="log every request to stderr")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, stop: threading.Event | None = None) -> int:
+    """Serve until Ctrl-C, SIGTERM or ``stop`` is set; return the exit status."""
+    options = build_parser().parse_args(argv)
+    fake = FakeCanvas(
+        client_id=options.client_id,
+        client_secret=options.client_secret,
+        client_name=options.client_name,
+        redirect_uris=options.redirect_uris,
+        public_client=options.public_client,
+        auto_approve=options.auto_approve,
+    )
+    if fake.current_user is not None:
+        fake.current_user.name = options.user_name
+    stop = stop or threading.Event()
+    if threading.current_thread() is threading.main_thread():
+
+        def on_sigterm(signum: int, frame: FrameType | None) -> None:
+            stop.set()
+
+        signal.signal(signal.SIGTERM, on_sigterm)
+    live = LiveFakeCanvas(fake, host=options.host, port=options.port).start(options.verbose)
+    print(f"Fake Canvas listening on {live.url} (client_id {fake.client_id})", flush=True)
+    try:
+        # Short waits keep the main thread responsive to Ctrl-C.
+        while not stop.wait(0.2):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        live.stop()
+    print("Fake Canvas stopped", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,216 @@
+"""The token service: a usable token for (user, Canvas domain), with no request needed.
+
+Use it from views (through ``canvas_oauth.oauth``), Celery tasks, management commands or
+cron jobs. It refreshes a token at most once however many callers ask at the same time,
+deletes tokens Canvas will never accept again, and keeps tokens a passing failure
+could not refresh.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+from django.db import DatabaseError, IntegrityError, transaction
+from django.utils import timezone
+
+from canvas_oauth import conf, crypto
+from canvas_oauth.canvas import CanvasClient, TokenGrant, is_dead_refresh_token
+from canvas_oauth.exceptions import (
+    CanvasOAuthError,
+    CanvasRequestError,
+    MissingTokenError,
+    TokenRefreshError,
+)
+from canvas_oauth.locks import LockTimeout, locked_token
+from canvas_oauth.models import CanvasOAuth2Token
+from canvas_oauth.signals import token_obtained, token_refreshed, token_revoked
+
+logger = logging.getLogger(__name__)
+
+# Waiting callers give the refreshing one its Canvas timeout plus this, in seconds.
+LOCK_MARGIN = 2.0
+
+_reported_undecryptable: set[int] = set()
+
+
+def resolve_domain(domain: str | None = None) -> str:
+    """Return ``domain`` (default: the configured one) in its stored form."""
+    return conf.domain_key(domain or conf.settings.canvas_domain or "")
+
+
+def get_token(user, domain: str | None = None) -> CanvasOAuth2Token:
+    """Return ``user``'s token for ``domain`` with an access token that is usable now.
+
+    Raise ``MissingTokenError`` when the user must authorize (again), and
+    ``TokenRefreshError`` when Canvas could not refresh it this time.
+    """
+    domain = resolve_domain(domain)
+    try:
+        token = CanvasOAuth2Token.objects.get(user=user, domain=domain)
+    except CanvasOAuth2Token.DoesNotExist:
+        raise MissingTokenError() from None
+    if not _usable(token):
+        raise MissingTokenError()
+    if token.expires_within(conf.settings.token_expiration_buffer):
+        token = refresh(token)
+    return token
+
+
+def _usable(token: CanvasOAuth2Token) -> bool:
+    """Tell whether the token can be decrypted and covers the scopes asked for now."""
+    try:
+        token.access_token  # noqa: B018 -- decrypts, or fails to
+    except crypto.DecryptionError:
+        if token.pk not in _reported_undecryptable:
+            _reported_undecryptable.add(token.pk)
+            logger.error(
+                "Canvas token pk=%s cannot be decrypted with the configured keys; "
+                "the user will be asked to authorize again",
+                token.pk,
+            )
+        return False
+    missing = set(conf.settings.scopes or ()) - set(token.scope_list)
+    if missing:
+        logger.info(
+            "Canvas token pk=%s lacks scopes now required; asking the user again", token.pk
+        )
+        return False
+    return True
+
+
+def refresh(token: CanvasOAuth2Token) -> CanvasOAuth2Token:
+    """Refresh ``token`` unless someone else just did; one refresh at a time per row.
+
+    Concurrent callers wait for the refresh in progress and return its result.
+    """
+    buffer = conf.settings.token_expiration_buffer
+    client = CanvasClient.from_settings(token.domain)
+    wait = float(conf.settings.timeout) + LOCK_MARGIN
+    try:
+        with locked_token(token, wait) as current:
+            if current is not None and not current.expires_within(buffer):
+                return current  # refreshed by another request while we waited
+            failure = _refresh_locked(client, current) if current is not None else None
+    except (LockTimeout, DatabaseError) as exc:
+        logger.warning(
+            "Could not lock Canvas token pk=%s for refresh: %s", token.pk, type(exc).__name__
+        )
+        raise TokenRefreshError() from exc
+    if failure is not None:
+        raise TokenRefreshError() from failure
+    if current is None or current.pk is None:
+        raise MissingTokenError()
+    token_refreshed.send(sender=CanvasOAuth2Token, user=current.user, domain=current.domain)
+    return current
+
+
+def _refresh_locked(client: CanvasClient, token: CanvasOAuth2Token) -> CanvasOAuthError | None:
+    """Refresh the locked row in place; return the failure to report, if it may pass.
+
+    A token Canvas will never accept again is deleted (its pk becomes None).
+    """
+    try:
+        refresh_token = token.refresh_token
+    except crypto.DecryptionError:
+        refresh_token = ""
+    if not refresh_token:
+        logger.info("Canvas token pk=%s cannot be refreshed; deleting it", token.pk)
+        token.delete()
+        return None
+    try:
+        grant = client.refresh(refresh_token)
+    except CanvasRequestError as exc:
+        if is_dead_refresh_token(exc):
+            logger.info(
+                "Canvas no longer accepts the refresh token of pk=%s (user %s); deleting it",
+                token.pk,
+                token.user_id,
+            )
+            token.delete()
+            return None
+        return exc
+    except CanvasOAuthError as exc:
+        return exc
+    token.apply_grant(grant)
+    token.save()
+    logger.info("Refreshed Canvas token pk=%s for user %s", token.pk, token.user_id)
+    return None
+
+
+def save_grant(user, domain: str, grant: TokenGrant, scopes: Iterable[str]) -> CanvasOAuth2Token:
+    """Store the tokens of a finished dance, replacing any token the user had there."""
+    domain = resolve_domain(domain)
+    for attempt in range(2):
+        token = CanvasOAuth2Token.objects.filter(user=user, domain=domain).first()
+        if token is None:
+            token = CanvasOAuth2Token(user=user, domain=domain, refresh_token="")
+        elif grant.user is not None and token.canvas_user_id not in (None, grant.user.id):
+            logger.warning(
+                "User %s authorized as a different Canvas user on %s; replacing the token",
+                user.pk,
+                domain,
+            )
+            token.refresh_token = ""
+        token.apply_grant(grant, timezone.now())
+        token.scopes = " ".join(scopes)
+        try:
+            with transaction.atomic():
+                token.save()
+        except IntegrityError:
+            if attempt:
+                raise
+            continue  # another request created the row at the same moment: update it
+        break
+    logger.info("Stored a Canvas token for user %s on %s", user.pk, domain)
+    token_obtained.send(sender=CanvasOAuth2Token, user=user, domain=domain)
+    return token
+
+
+def revoke_token(user, domain: str | None = None) -> bool:
+    """Revoke ``user``'s token at Canvas and delete it here.
+
+    Return True when Canvas confirmed, False when it could not be told (the row is
+    deleted all the same, and the failure logged), or when there was no token.
+    """
+    domain = resolve_domain(domain)
+    token = CanvasOAuth2Token.objects.filter(user=user, domain=domain).first()
+    if token is None:
+        return False
+    return revoke(token)
+
+
+def revoke(token: CanvasOAuth2Token) -> bool:
+    """Revoke one stored token at Canvas, then delete it; see ``revoke_token``."""
+    confirmed = False
+    try:
+        access_token = token.access_token
+        if token.is_expired and token.refresh_token:
+            # Canvas authenticates DELETE with the access token; an expired one is refused.
+            access_token = CanvasClient.from_settings(token.domain).refresh(
+                token.refresh_token
+            ).access_token
+        CanvasClient.from_settings(token.domain).revoke(access_token)
+        confirmed = True
+    except crypto.DecryptionError:
+        logger.error("Canvas token pk=%s cannot be decrypted; deleting it unrevoked", token.pk)
+    except CanvasOAuthError as exc:
+        logger.warning(
+            "Could not revoke Canvas token pk=%s (user %s) at Canvas: %s",
+            token.pk,
+            token.user_id,
+            exc.code,
+        )
+    user, domain = token.user, token.domain
+    token.delete()
+    logger.info("Deleted Canvas token of user %s on %s", user.pk, domain)
+    token_revoked.send(sender=CanvasOAuth2Token, user=user, domain=domain)
+    return confirmed
+
+
+def invalidate_token(user, domain: str | None = None) -> None:
+    """Forget ``user``'s token after Canvas rejected it (401 with WWW-Authenticate)."""
+    domain = resolve_domain(domain)
+    deleted, _ = CanvasOAuth2Token.objects.filter(user=user, domain=domain).delete()
+    if deleted:
+        logger.info("Canvas rejected the token of user %s on %s; deleted it", user.pk, domain)

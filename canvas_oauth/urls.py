@@ -1,0 +1,9 @@
+from django.urls import path
+
+from canvas_oauth import views
+
+urlpatterns = [
+    path("oauth-callback", views.callback, name="canvas-oauth-callback"),
+    path("authorize", views.authorize, name="canvas-oauth-authorize"),
+    path("revoke", views.revoke, name="canvas-oauth-revoke"),
+]

@@ -1,0 +1,118 @@
+"""The app's views, and how every canvas_oauth error becomes a response.
+
+Errors are answered here: a trip to Canvas, a login redirect, a 401 JSON body for
+scripts, or the error template with the error's status. Never a 500, never a secret.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from functools import wraps
+
+from django.contrib.auth.views import redirect_to_login
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.shortcuts import render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_POST
+
+from canvas_oauth import conf, oauth
+from canvas_oauth.exceptions import (
+    CanvasOAuthError,
+    InvalidOAuthReturnError,
+    InvalidOAuthStateError,
+    LoginRequiredError,
+    MissingTokenError,
+)
+
+logger = logging.getLogger(__name__)
+security_logger = logging.getLogger("django.security.canvas_oauth")
+
+
+def wants_json(request: HttpRequest) -> bool:
+    """Tell whether the request comes from a script that cannot follow a redirect to Canvas."""
+    accept = request.headers.get("Accept", "")
+    return (
+        request.headers.get("X-Requested-With") == "XMLHttpRequest"
+        or ("application/json" in accept and "text/html" not in accept)
+    )
+
+
+def error_response(request: HttpRequest, exc: CanvasOAuthError) -> HttpResponse:
+    """Answer a canvas_oauth error the way the user (or script) can act on it."""
+    if isinstance(exc, LoginRequiredError):
+        if wants_json(request):
+            return JsonResponse({"error": exc.code}, status=401)
+        return redirect_to_login(request.get_full_path())
+    if isinstance(exc, MissingTokenError):
+        return _authorization_required(request)
+    if isinstance(exc, (InvalidOAuthStateError, InvalidOAuthReturnError)):
+        security_logger.warning(
+            "Rejected Canvas OAuth callback for user %s: %s",
+            getattr(getattr(request, "user", None), "pk", None),
+            exc.code,
+        )
+    if wants_json(request):
+        return JsonResponse({"error": exc.code, "message": exc.message}, status=exc.status_code)
+    return render(
+        request,
+        conf.settings.error_template,
+        {"error": exc, "message": exc.message, "status_code": exc.status_code},
+        status=exc.status_code,
+    )
+
+
+def _authorization_required(request: HttpRequest) -> HttpResponse:
+    if request.method in ("GET", "HEAD") and not wants_json(request):
+        return oauth.handle_missing_token(request)
+    # A redirect would break a fetch() call: tell the script where to send the user.
+    if request.method in ("GET", "HEAD"):
+        next_url = request.get_full_path()
+    else:
+        next_url = oauth.safe_next_url(request, request.headers.get("Referer"), "")
+    return JsonResponse(
+        {
+            "error": MissingTokenError.code,
+            "authorize_url": oauth.authorize_url(request, next_url or None),
+        },
+        status=401,
+    )
+
+
+def handles_errors(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Turn ``CanvasOAuthError``s raised by ``view`` into responses."""
+
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
+        try:
+            return view(request, *args, **kwargs)
+        except CanvasOAuthError as exc:
+            return error_response(request, exc)
+
+    return wrapped
+
+
+@never_cache
+@require_GET
+@handles_errors
+def authorize(request: HttpRequest) -> HttpResponse:
+    """Start the dance on demand; ``?next=`` says where to return (this site only)."""
+    return oauth.handle_missing_token(request, oauth.safe_next_url(request, request.GET.get("next")))
+
+
+@never_cache
+@require_GET
+@handles_errors
+def callback(request: HttpRequest) -> HttpResponse:
+    """Where Canvas sends the browser back, with a code or an error."""
+    return oauth.oauth_callback(request)
+
+
+@never_cache
+@require_POST
+@handles_errors
+def revoke(request: HttpRequest) -> HttpResponse:
+    """Disconnect Canvas: revoke the token at Canvas and forget it, then go ``next``."""
+    next_url = oauth.safe_next_url(request, request.POST.get("next"))
+    oauth.revoke_oauth_token(request)
+    return HttpResponseRedirect(next_url)

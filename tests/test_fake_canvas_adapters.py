@@ -1,0 +1,410 @@
+"""The fake Canvas served in-process (mock_canvas) and over loopback HTTP (LiveFakeCanvas)."""
+
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import pytest
+import requests
+import responses
+
+from canvas_oauth.testing import FakeCanvas, LiveFakeCanvas, mock_canvas
+from canvas_oauth.testing.server import main
+
+CALLBACK = "https://app.example.com/oauth/callback"
+
+
+@pytest.fixture(params=["mock", "live"])
+def fake(request) -> Iterator[FakeCanvas]:
+    """Yield a fake served by each adapter in turn."""
+    fake = FakeCanvas()
+    if request.param == "mock":
+        with mock_canvas(fake):
+            yield fake
+    else:
+        with LiveFakeCanvas(fake):
+            yield fake
+
+
+@pytest.fixture
+def live() -> Iterator[LiveFakeCanvas]:
+    with LiveFakeCanvas(FakeCanvas()) as server:
+        yield server
+
+
+def auth_url(fake: FakeCanvas, **params: str) -> str:
+    query = {
+        "client_id": fake.client_id,
+        "redirect_uri": CALLBACK,
+        "response_type": "code",
+        "state": "s1",
+        **params,
+    }
+    return f"{fake.base_url}/login/oauth2/auth?" + urlencode(query)
+
+
+def post_token(fake: FakeCanvas, timeout: float | tuple[float, float] = 5, **form: str):
+    fields = {"client_id": fake.client_id, "client_secret": fake.client_secret, **form}
+    return requests.post(f"{fake.base_url}/login/oauth2/token", data=fields, timeout=timeout)
+
+
+def users_self(fake: FakeCanvas, token: str, timeout: float | tuple[float, float] = 5):
+    return requests.get(
+        f"{fake.base_url}/api/v1/users/self",
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=timeout,
+    )
+
+
+def code_from(location: str) -> str:
+    return parse_qs(urlsplit(location).query)["code"][0]
+
+
+# -- the whole dance over HTTP --------------------------------------------------------------
+
+
+def test_full_dance_with_requests(fake):
+    page = requests.get(auth_url(fake), allow_redirects=False, timeout=5)
+    assert page.status_code == 200
+    assert 'id="authorize"' in page.text and 'id="cancel"' in page.text
+    token = re.search(r'name="custom_csrf_token" value="([^"]+)"', page.text).group(1)
+    accepted = requests.post(
+        f"{fake.base_url}/login/oauth2/accept",
+        data={"custom_csrf_token": token},
+        allow_redirects=False,
+        timeout=5,
+    )
+    assert accepted.status_code == 302
+    location = accepted.headers["Location"]
+    assert location.startswith(CALLBACK + "?code=") and location.endswith("&state=s1")
+
+    response = post_token(fake, grant_type="authorization_code", code=code_from(location))
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == "application/json; charset=utf-8"
+    body = response.json()
+    assert users_self(fake, body["access_token"]).json()["name"] == "Ada Lovelace"
+
+    refreshed = post_token(fake, grant_type="refresh_token", refresh_token=body["refresh_token"])
+    assert "refresh_token" not in refreshed.json()
+
+    revoked = requests.delete(
+        f"{fake.base_url}/login/oauth2/token",
+        headers={"Authorization": "Bearer " + refreshed.json()["access_token"]},
+        timeout=5,
+    )
+    assert (revoked.status_code, revoked.json()) == (200, {})
+    dead = users_self(fake, refreshed.json()["access_token"])
+    assert dead.status_code == 401
+    assert dead.headers["WWW-Authenticate"] == 'Bearer realm="canvas-lms"'
+    assert dead.json() == {"errors": [{"message": "Invalid access token."}]}
+    assert dead.headers["X-Rate-Limit-Remaining"] and dead.headers["X-Request-Cost"]
+    assert fake.calls == {
+        "authorize": 1,
+        "token": 2,
+        "token:authorization_code": 1,
+        "token:refresh_token": 1,
+        "revoke": 1,
+        "users_self": 2,
+    }
+
+
+def test_cancel_button_over_http(fake):
+    page = requests.get(auth_url(fake), allow_redirects=False, timeout=5).text
+    token = re.search(r'name="custom_csrf_token" value="([^"]+)"', page).group(1)
+    denied = requests.post(
+        f"{fake.base_url}/login/oauth2/deny",
+        data={"custom_csrf_token": token},
+        allow_redirects=False,
+        timeout=5,
+    )
+    assert denied.headers["Location"] == CALLBACK + "?error=access_denied&state=s1"
+
+
+def test_basic_auth_and_json_body_over_http(fake):
+    code = code_from(fake.authorize(auth_url(fake)))
+    response = requests.post(
+        f"{fake.base_url}/login/oauth2/token",
+        json={"grant_type": "authorization_code", "code": code},
+        auth=(fake.client_id, fake.client_secret),
+        timeout=5,
+    )
+    assert response.status_code == 200
+    assert fake.last_token_request == {"grant_type": "authorization_code", "code": code}
+
+
+def test_rendered_auth_error_over_http(fake):
+    response = requests.get(auth_url(fake, client_id="1"), allow_redirects=False, timeout=5)
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"] == "Canvas OAuth 2.0"
+    assert response.json() == {"error": "invalid_client", "error_description": "unknown client"}
+
+
+def test_token_error_over_http(fake):
+    response = post_token(fake, grant_type="authorization_code", code="0" * 128)
+    assert response.status_code == 400
+    assert response.json() == {
+        "error": "invalid_grant",
+        "error_description": "authorization_code not found",
+    }
+
+
+def test_unknown_path_is_404(fake):
+    assert requests.get(f"{fake.base_url}/api/v1/courses", timeout=5).status_code == 404
+
+
+# -- faults through both adapters -------------------------------------------------------------
+
+
+def test_fault_error_is_500_html(fake):
+    fake.misbehave("token", "error", times=1)
+    response = post_token(fake, grant_type="refresh_token", refresh_token="x")
+    assert response.status_code == 500
+    assert response.headers["Content-Type"].startswith("text/html")
+    assert post_token(fake, grant_type="refresh_token", refresh_token="x").status_code == 400
+
+
+def test_fault_unavailable_is_503(fake):
+    fake.misbehave("revoke", "unavailable")
+    for _ in range(2):
+        response = requests.delete(f"{fake.base_url}/login/oauth2/token", timeout=5)
+        assert response.status_code == 503
+    fake.behave()
+    assert requests.delete(f"{fake.base_url}/login/oauth2/token", timeout=5).status_code == 400
+
+
+def test_fault_garbage_is_200_with_unparseable_json(fake):
+    fake.misbehave("token", "garbage", times=1)
+    response = post_token(fake, grant_type="authorization_code", code="x")
+    assert response.status_code == 200
+    assert response.headers["Content-Type"].startswith("application/json")
+    with pytest.raises(requests.exceptions.JSONDecodeError):
+        response.json()
+
+
+def test_fault_html_is_200_html_page(fake):
+    fake.misbehave("api", "html", times=1)
+    response = users_self(fake, fake.issue_token()["access_token"])
+    assert response.status_code == 200
+    assert response.headers["Content-Type"].startswith("text/html")
+    assert "<html" in response.text
+
+
+def test_fault_wrong_type_keeps_the_json_body(fake):
+    code = code_from(fake.authorize(auth_url(fake)))
+    fake.misbehave("token", "wrong_type", times=1)
+    response = post_token(fake, grant_type="authorization_code", code=code)
+    assert response.status_code == 200
+    assert response.headers["Content-Type"].startswith("text/plain")
+    assert "access_token" in response.json()
+
+
+def test_fault_missing_token_leaves_the_code_unused(fake):
+    code = code_from(fake.authorize(auth_url(fake)))
+    fake.misbehave("token", "missing_token", times=1)
+    response = post_token(fake, grant_type="authorization_code", code=code)
+    assert response.status_code == 200
+    assert "access_token" not in response.json()
+    assert post_token(fake, grant_type="authorization_code", code=code).status_code == 200
+
+
+def test_fault_drop_is_a_connection_error(fake):
+    fake.misbehave("token", "drop", times=1)
+    with pytest.raises(requests.exceptions.ConnectionError):
+        post_token(fake, grant_type="authorization_code", code="x")
+    assert post_token(fake, grant_type="authorization_code", code="x").status_code == 400
+
+
+def test_fault_throttle_is_403_text(fake):
+    fake.misbehave("api", "throttle", times=1)
+    response = users_self(fake, "1~x")
+    assert response.status_code == 403
+    assert response.text == "403 Forbidden (Rate Limit Exceeded)\n"
+    assert response.headers["X-Rate-Limit-Remaining"] == "0.0"
+
+
+@pytest.mark.parametrize("timeout", [0.1, (5, 0.1)])
+def test_fault_slow_times_out_a_short_read_timeout(fake, timeout):
+    token = fake.issue_token()["access_token"]
+    fake.misbehave("api", "slow", times=1, delay=0.4)
+    started = time.monotonic()
+    with pytest.raises(requests.exceptions.ReadTimeout):
+        users_self(fake, token, timeout=timeout)
+    assert time.monotonic() - started < 0.35
+    assert fake.calls["users_self"] == 1
+
+
+def test_fault_slow_answers_late_within_the_timeout(fake):
+    token = fake.issue_token()["access_token"]
+    fake.misbehave("api", "slow", times=1, delay=0.1)
+    started = time.monotonic()
+    response = users_self(fake, token, timeout=2)
+    assert response.status_code == 200
+    assert time.monotonic() - started >= 0.1
+
+
+def test_fault_slow_without_timeout_waits(fake):
+    fake.misbehave("api", "slow", times=1, delay=0.05)
+    started = time.monotonic()
+    response = requests.get(f"{fake.base_url}/api/v1/users/self")  # noqa: S113
+    assert response.status_code == 401
+    assert time.monotonic() - started >= 0.05
+
+
+def test_latency_delays_every_call(fake):
+    fake.latency["token"] = 0.05
+    started = time.monotonic()
+    for _ in range(2):
+        post_token(fake, grant_type="nope")
+    assert time.monotonic() - started >= 0.1
+
+
+def test_wildcard_faults_spare_the_browser_pages(fake):
+    fake.misbehave("*", "error", times=3)
+    assert requests.get(auth_url(fake), allow_redirects=False, timeout=5).status_code == 200
+    assert post_token(fake, grant_type="x").status_code == 500
+    assert requests.delete(f"{fake.base_url}/login/oauth2/token", timeout=5).status_code == 500
+    assert users_self(fake, "x").status_code == 500
+    assert users_self(fake, "x").status_code == 401
+
+
+def test_faults_on_the_authorize_pages(fake):
+    fake.misbehave("authorize", "unavailable", times=1)
+    assert requests.get(auth_url(fake), allow_redirects=False, timeout=5).status_code == 503
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "mode", "times"),
+    [("tokens", "error", None), ("token", "explode", None), ("token", "error", 0)],
+)
+def test_misbehave_rejects_unknown_names(endpoint, mode, times):
+    with pytest.raises(ValueError):
+        FakeCanvas().misbehave(endpoint, mode, times=times)
+
+
+# -- adapter specifics ----------------------------------------------------------------------------
+
+
+def test_mock_refuses_other_hosts_and_yields_the_requests_mock():
+    fake = FakeCanvas()
+    with mock_canvas(fake) as mock:
+        assert isinstance(mock, responses.RequestsMock)
+        with pytest.raises(requests.exceptions.ConnectionError):
+            requests.get("https://elsewhere.example/", timeout=5)
+        with pytest.raises(requests.exceptions.ConnectionError):
+            requests.get("https://canvas.example.edu.evil.example/", timeout=5)
+        mock.get("https://elsewhere.example/ok", json={"ok": True})
+        assert requests.get("https://elsewhere.example/ok", timeout=5).json() == {"ok": True}
+        assert requests.get(fake.base_url, timeout=5).status_code == 404
+
+
+def test_mock_latency_beyond_the_timeout_is_a_read_timeout():
+    fake = FakeCanvas()
+    fake.latency["*"] = 1.0
+    with mock_canvas(fake), pytest.raises(requests.exceptions.ReadTimeout):
+        post_token(fake, timeout=0.5, grant_type="x")
+
+
+def test_live_server_sets_base_url_and_stops_idempotently():
+    fake = FakeCanvas()
+    server = LiveFakeCanvas(fake)
+    server.stop()  # stopping a server that never ran is harmless
+    assert server.start() is server.start()
+    assert fake.base_url == server.url
+    assert re.fullmatch(r"http://127\.0\.0\.1:\d+", server.url)
+    assert requests.head(f"{server.url}/api/v1/users/self", timeout=5).status_code == 401
+    server.stop()
+    server.stop()
+    with pytest.raises(requests.exceptions.ConnectionError):
+        requests.get(f"{server.url}/", timeout=1)
+
+
+def test_live_server_stop_does_not_wait_for_a_slow_fault(live):
+    live.fake.misbehave("api", "slow", delay=30)
+    with pytest.raises(requests.exceptions.ReadTimeout):
+        users_self(live.fake, "x", timeout=0.1)
+    started = time.monotonic()
+    live.stop()
+    assert time.monotonic() - started < 2
+
+
+def test_live_server_counts_concurrent_calls_exactly(live):
+    fake = live.fake
+    token = fake.issue_token()["access_token"]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        statuses = list(pool.map(lambda _: users_self(fake, token).status_code, range(24)))
+    assert statuses == [200] * 24
+    assert fake.calls["users_self"] == 24
+
+
+def test_live_consent_page_works_with_relative_form_actions(live):
+    fake = live.fake
+    session = requests.Session()
+    page = session.get(auth_url(fake), allow_redirects=False, timeout=5)
+    action = re.search(r'<form method="post" action="([^"]+)">', page.text).group(1)
+    token = re.search(r'name="custom_csrf_token" value="([^"]+)"', page.text).group(1)
+    response = session.post(
+        live.url + action, data={"custom_csrf_token": token}, allow_redirects=False, timeout=5
+    )
+    assert response.status_code == 302
+    assert response.headers["Location"].startswith(CALLBACK + "?code=")
+
+
+# -- the command line ----------------------------------------------------------------------------
+
+
+def test_main_serves_until_stopped(capsys):
+    stop = threading.Event()
+    argv = ["--port", "0", "--client-id", "42", "--client-secret", "s", "--auto-approve"]
+    argv += ["--verbose", "--user-name", "Grace Hopper", "--redirect-uri", CALLBACK]
+    thread = threading.Thread(target=main, args=(argv, stop))
+    thread.start()
+    try:
+        url = ""
+        for _ in range(100):
+            match = re.search(r"http://127\.0\.0\.1:\d+", capsys.readouterr().out)
+            if match:
+                url = match.group(0)
+                break
+            time.sleep(0.02)
+        query = urlencode({"client_id": "42", "redirect_uri": CALLBACK, "response_type": "code"})
+        response = requests.get(f"{url}/login/oauth2/auth?{query}", allow_redirects=False, timeout=5)
+        assert response.status_code == 302
+        code = code_from(response.headers["Location"])
+        token = requests.post(
+            f"{url}/login/oauth2/token",
+            data={"code": code, "client_id": "42", "client_secret": "s"},
+            timeout=5,
+        ).json()
+        assert token["user"]["name"] == "Grace Hopper"
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+    assert "Fake Canvas stopped" in capsys.readouterr().out
+    assert not thread.is_alive()
+
+
+def test_command_line_stops_cleanly_on_sigterm():
+    process = subprocess.Popen(
+        [sys.executable, "-m", "canvas_oauth.testing.server", "--port", "0"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        line = process.stdout.readline()
+        url = re.search(r"http://127\.0\.0\.1:\d+", line).group(0)
+        assert requests.get(f"{url}/api/v1/users/self", timeout=5).status_code == 401
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=5) == 0
+        assert "stopped" in process.stdout.read()
+    finally:
+        process.kill()
+        process.stdout.close()
+        process.wait()

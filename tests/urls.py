@@ -1,0 +1,13 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from tests import views
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("oauth/", include("canvas_oauth.urls")),
+    path("accounts/login/", views.login),
+    path("canvas/", views.canvas_page, name="canvas-page"),
+    path("api/canvas/", views.canvas_api, name="canvas-api"),
+    path("", views.home),
+]
