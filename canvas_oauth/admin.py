@@ -54,10 +54,14 @@ class CanvasOAuth2TokenAdmin(admin.ModelAdmin):
         # The list never needs the encrypted columns; don't fetch them.
         return super().get_queryset(request).defer("access_token", "refresh_token")
 
-    @admin.action(description="Revoke selected tokens at Canvas and delete them", permissions=["delete"])
+    @admin.action(
+        description="Revoke selected tokens at Canvas and delete them", permissions=["delete"]
+    )
     def revoke_selected(self, request: HttpRequest, queryset: QuerySet[CanvasOAuth2Token]) -> None:
         confirmed = failed = 0
-        for token in queryset.only("pk", "user", "domain", "access_token", "refresh_token", "expires"):
+        for token in queryset.only(
+            "pk", "user", "domain", "access_token", "refresh_token", "expires"
+        ):
             if tokens.revoke(token):
                 confirmed += 1
             else:

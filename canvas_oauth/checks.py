@@ -81,13 +81,19 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
     ):
         if not isinstance(value, timedelta) or value < timedelta(0):
             errors.append(
-                _error(id_, f"{name} must be a non-negative datetime.timedelta.",
-                       f"For example {name} = timedelta(minutes=5).")
+                _error(
+                    id_,
+                    f"{name} must be a non-negative datetime.timedelta.",
+                    f"For example {name} = timedelta(minutes=5).",
+                )
             )
     if not isinstance(s.error_template, str) or not s.error_template:
         errors.append(
-            _error(7, "CANVAS_OAUTH_ERROR_TEMPLATE must be a template name.",
-                   'The default is "oauth_error.html".')
+            _error(
+                7,
+                "CANVAS_OAUTH_ERROR_TEMPLATE must be a template name.",
+                'The default is "oauth_error.html".',
+            )
         )
     for id_, name, value in (
         (8, "CANVAS_OAUTH_REPLACE_TOKENS", s.replace_tokens),
@@ -99,21 +105,30 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
     timeout = s.timeout
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
         errors.append(
-            _error(9, "CANVAS_OAUTH_TIMEOUT must be a positive number of seconds.",
-                   "The default is 5 seconds.")
+            _error(
+                9,
+                "CANVAS_OAUTH_TIMEOUT must be a positive number of seconds.",
+                "The default is 5 seconds.",
+            )
         )
     redirect_uri = s.redirect_uri
     if redirect_uri is not None and (
         not isinstance(redirect_uri, str) or not redirect_uri.startswith(("https://", "http://"))
     ):
         errors.append(
-            _error(12, "CANVAS_OAUTH_REDIRECT_URI must be an absolute http(s) URL or None.",
-                   'For example "https://tool.example.edu/oauth/oauth-callback".')
+            _error(
+                12,
+                "CANVAS_OAUTH_REDIRECT_URI must be an absolute http(s) URL or None.",
+                'For example "https://tool.example.edu/oauth/oauth-callback".',
+            )
         )
     if s.purpose is not None and not isinstance(s.purpose, str):
         errors.append(
-            _error(13, "CANVAS_OAUTH_PURPOSE must be a string or None.",
-                   "Canvas shows it to the user next to the token.")
+            _error(
+                13,
+                "CANVAS_OAUTH_PURPOSE must be a string or None.",
+                "Canvas shows it to the user next to the token.",
+            )
         )
     errors.extend(_check_keys(s.encryption_keys))
     if MIDDLEWARE_PATH not in getattr(django_settings, "MIDDLEWARE", []):

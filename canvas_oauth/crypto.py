@@ -30,9 +30,9 @@ class DecryptionError(Exception):
 
 
 def _derive(secret: str) -> bytes:
-    key = HKDF(
-        algorithm=hashes.SHA256(), length=32, salt=b"canvas_oauth", info=_HKDF_INFO
-    ).derive(secret.encode())
+    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=b"canvas_oauth", info=_HKDF_INFO).derive(
+        secret.encode()
+    )
     return base64.urlsafe_b64encode(key)
 
 

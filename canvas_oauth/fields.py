@@ -45,6 +45,11 @@ class EncryptedTextField(models.TextField):
             return value
         return Ciphertext(value)
 
+    def pre_save(self, model_instance: Any, add: bool) -> Any:
+        # Read the stored form, so that saving a row whose token was never read writes
+        # the same ciphertext back instead of decrypting and encrypting it again.
+        return model_instance.__dict__.get(self.attname)
+
     def get_prep_value(self, value: Any) -> Any:
         value = super().get_prep_value(value)
         if value is None or isinstance(value, Ciphertext):

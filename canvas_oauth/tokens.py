@@ -72,9 +72,7 @@ def _usable(token: CanvasOAuth2Token) -> bool:
         return False
     missing = set(conf.settings.scopes or ()) - set(token.scope_list)
     if missing:
-        logger.info(
-            "Canvas token pk=%s lacks scopes now required; asking the user again", token.pk
-        )
+        logger.info("Canvas token pk=%s lacks scopes now required; asking the user again", token.pk)
         return False
     return True
 
@@ -187,9 +185,9 @@ def revoke(token: CanvasOAuth2Token) -> bool:
         access_token = token.access_token
         if token.is_expired and token.refresh_token:
             # Canvas authenticates DELETE with the access token; an expired one is refused.
-            access_token = CanvasClient.from_settings(token.domain).refresh(
-                token.refresh_token
-            ).access_token
+            access_token = (
+                CanvasClient.from_settings(token.domain).refresh(token.refresh_token).access_token
+            )
         CanvasClient.from_settings(token.domain).revoke(access_token)
         confirmed = True
     except crypto.DecryptionError:

@@ -32,9 +32,8 @@ security_logger = logging.getLogger("django.security.canvas_oauth")
 def wants_json(request: HttpRequest) -> bool:
     """Tell whether the request comes from a script that cannot follow a redirect to Canvas."""
     accept = request.headers.get("Accept", "")
-    return (
-        request.headers.get("X-Requested-With") == "XMLHttpRequest"
-        or ("application/json" in accept and "text/html" not in accept)
+    return request.headers.get("X-Requested-With") == "XMLHttpRequest" or (
+        "application/json" in accept and "text/html" not in accept
     )
 
 
@@ -97,7 +96,9 @@ def handles_errors(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespo
 @handles_errors
 def authorize(request: HttpRequest) -> HttpResponse:
     """Start the dance on demand; ``?next=`` says where to return (this site only)."""
-    return oauth.handle_missing_token(request, oauth.safe_next_url(request, request.GET.get("next")))
+    return oauth.handle_missing_token(
+        request, oauth.safe_next_url(request, request.GET.get("next"))
+    )
 
 
 @never_cache

@@ -42,6 +42,15 @@ def database_from_url(url: str) -> dict:
 
 DATABASES = {"default": database_from_url(os.environ.get("DATABASE_URL", ""))}
 
+if DATABASES["default"]["ENGINE"] == "django.db.backends.mysql":
+    # PyMySQL needs no C headers; mysqlclient is used instead when it is installed.
+    try:
+        import MySQLdb  # noqa: F401
+    except ImportError:
+        import pymysql
+
+        pymysql.install_as_MySQLdb()
+
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",

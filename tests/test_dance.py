@@ -117,16 +117,16 @@ def test_authorize_view_starts_a_dance_returning_to_next(browser, fake_canvas):
     assert browser.get(callback_path(location))["Location"] == "/canvas/?x=1"
 
 
-@pytest.mark.parametrize("target", ["https://evil.example/x", "//evil.example/x", "javascript:alert(1)"])
+@pytest.mark.parametrize(
+    "target", ["https://evil.example/x", "//evil.example/x", "javascript:alert(1)"]
+)
 def test_authorize_view_never_returns_off_site(browser, fake_canvas, target):
     response = browser.get("/oauth/authorize", {"next": target})
     location = fake_canvas.authorize(response["Location"])
     assert browser.get(callback_path(location))["Location"] == "/"
 
 
-def test_a_request_path_that_looks_off_site_is_not_a_return_target(
-    rf, browser, fake_canvas, user
-):
+def test_a_request_path_that_looks_off_site_is_not_a_return_target(rf, browser, fake_canvas, user):
     request = rf.get("/")
     request.path = request.path_info = "//evil.example/x"
     request.user = user

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import re
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -120,6 +121,12 @@ def test_accept_without_csrf_token_is_400_text(fake):
     response = fake.dispatch("POST", "/login/oauth2/accept", {}, {}, {})
     assert (response.status, response.text) == (400, "Missing custom CSRF token")
     assert response.headers["Content-Type"] == "text/plain; charset=utf-8"
+
+
+def test_deny_with_a_wrong_csrf_token_is_400_text(fake):
+    form = {"custom_csrf_token": "forged"}
+    response = fake.dispatch("POST", "/login/oauth2/deny", {}, form, {})
+    assert (response.status, response.text) == (400, "Invalid custom CSRF token")
 
 
 def test_get_on_deny_is_405(fake):
@@ -310,8 +317,7 @@ def test_user_not_allowed_redirects_without_state(fake):
     params = query_of(location)
     assert params["error"] == "client_not_allowed_for_user"
     assert params["error_description"] == (
-        "The current user is logged in but does not have permission to authorize this "
-        "application."
+        "The current user is logged in but does not have permission to authorize this application."
     )
     assert "state" not in params
 
@@ -377,7 +383,9 @@ def test_code_expires_after_ten_minutes(fake):
 
 def test_grant_type_defaults_to_authorization_code_when_code_is_sent(fake):
     code = code_for(fake)
-    response = token_post(fake, client_id=fake.client_id, client_secret=fake.client_secret, code=code)
+    response = token_post(
+        fake, client_id=fake.client_id, client_secret=fake.client_secret, code=code
+    )
     assert response.status == 200
     assert fake.calls["token:authorization_code"] == 1
 
@@ -487,12 +495,18 @@ def test_broken_basic_header_counts_as_no_credentials(fake, header):
 
 def test_json_token_request(fake):
     code = code_for(fake)
-    body = (
-        '{"grant_type": "authorization_code", "client_id": %s, "client_secret": "%s", '
-        '"code": "%s", "replace_tokens": true}'
-    ) % (fake.client_id, fake.client_secret, code)
+    fields = {
+        "grant_type": "authorization_code",
+        "client_id": int(fake.client_id),
+        "client_secret": fake.client_secret,
+        "code": code,
+        "replace_tokens": True,
+    }
     response = fake.handle(
-        "POST", "/login/oauth2/token", {"Content-Type": "application/json"}, body.encode()
+        "POST",
+        "/login/oauth2/token",
+        {"Content-Type": "application/json"},
+        json.dumps(fields).encode(),
     )
     assert response.status == 200
     assert fake.last_token_request["replace_tokens"] == "true"
@@ -566,9 +580,7 @@ def test_refresh_errors(fake):
         "invalid_request",
         "You must provide the refresh_token parameter when using the refresh_token grant type",
     )
-    assert_oauth_error(
-        refresh(fake, "1~nope"), 400, "invalid_request", "refresh_token not found"
-    )
+    assert_oauth_error(refresh(fake, "1~nope"), 400, "invalid_request", "refresh_token not found")
     other = fake.add_client("20000000000002", "other-secret")
     mine = fake.issue_token()
     response = refresh(

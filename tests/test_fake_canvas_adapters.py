@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 import subprocess
@@ -253,7 +254,7 @@ def test_fault_slow_answers_late_within_the_timeout(fake):
 def test_fault_slow_without_timeout_waits(fake):
     fake.misbehave("api", "slow", times=1, delay=0.05)
     started = time.monotonic()
-    response = requests.get(f"{fake.base_url}/api/v1/users/self")  # noqa: S113
+    response = requests.get(f"{fake.base_url}/api/v1/users/self")
     assert response.status_code == 401
     assert time.monotonic() - started >= 0.05
 
@@ -375,7 +376,9 @@ def test_main_serves_until_stopped(capsys):
                 break
             time.sleep(0.02)
         query = urlencode({"client_id": "42", "redirect_uri": CALLBACK, "response_type": "code"})
-        response = requests.get(f"{url}/login/oauth2/auth?{query}", allow_redirects=False, timeout=5)
+        response = requests.get(
+            f"{url}/login/oauth2/auth?{query}", allow_redirects=False, timeout=5
+        )
         assert response.status_code == 302
         code = code_from(response.headers["Location"])
         token = requests.post(
@@ -389,6 +392,30 @@ def test_main_serves_until_stopped(capsys):
         thread.join(timeout=5)
     assert "Fake Canvas stopped" in capsys.readouterr().out
     assert not thread.is_alive()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_main_in_the_main_thread_stops_on_signals(capsys, signum):
+    before = signal.getsignal(signal.SIGTERM)
+    timer = threading.Timer(0.15, os.kill, (os.getpid(), signum))
+    timer.start()
+    try:
+        assert main(["--port", "0"]) == 0
+    finally:
+        timer.cancel()
+    assert "Fake Canvas stopped" in capsys.readouterr().out
+    assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_live_server_survives_a_crashing_handler(live, monkeypatch, capsys):
+    def crash(*args):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(live.fake, "handle", crash)
+    with pytest.raises(requests.exceptions.ConnectionError):
+        requests.get(f"{live.url}/", timeout=5)
+    monkeypatch.undo()
+    assert requests.get(f"{live.url}/", timeout=5).status_code == 404
 
 
 def test_command_line_stops_cleanly_on_sigterm():

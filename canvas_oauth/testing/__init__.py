@@ -13,14 +13,14 @@ In pytest, load the fixtures ``fake_canvas`` and ``live_fake_canvas`` with::
 
     pytest_plugins = ["canvas_oauth.testing.pytest_plugin"]
 
-A typical test::
+Conveniences for tests::
 
-    def test_profile(client, fake_canvas):
-        url = fake_canvas.authorize(authorize_url)   # the browser approves
-        token = fake_canvas.issue_token()            # or mint a token directly
-        fake_canvas.advance(3600)                    # the access token expires
-        fake_canvas.misbehave("token", "unavailable", times=1)
-        assert fake_canvas.calls["token:refresh_token"] == 1
+    location = fake.authorize(authorize_url)   # what the browser ends up at: code & state
+    grant = fake.issue_token()                 # a token without the dance (exchange JSON)
+    fake.advance(3600)                         # move the clock: the access token expires
+    fake.misbehave("token", "unavailable", times=1)   # the next token call gets a 503
+    fake.calls["token:refresh_token"]          # how often the client refreshed
+    fake.last_token_request["code_verifier"]   # what the client sent
 """
 
 from .clock import FakeClock

@@ -164,7 +164,15 @@ class FakeCanvas:
     def misbehave(
         self, endpoint: str, mode: str, times: int | None = None, delay: float = DEFAULT_DELAY
     ) -> None:
-        """Make ``endpoint`` fail in ``mode`` for the next ``times`` calls (None: until behave)."""
+        """Make ``endpoint`` fail in ``mode`` for the next ``times`` calls (None: until behave).
+
+        Endpoints: "token", "revoke", "api", "authorize", or "*" for the first three.
+        Modes: "slow" (the real answer after ``delay`` seconds), "wrong_type" (the real
+        answer as text/plain), "error" (500 HTML), "unavailable" (503), "garbage" (200,
+        not JSON), "html" (200 HTML page), "drop" (no answer at all), "missing_token"
+        (200 JSON without ``access_token``) and "throttle" (Canvas's 403 rate limit).
+        Only "slow" and "wrong_type" let the request change any state.
+        """
         with self._lock:
             self._faults.add(endpoint, mode, times, delay)
 

@@ -173,28 +173,30 @@ def main(argv: Sequence[str] | None = None, stop: threading.Event | None = None)
         public_client=options.public_client,
         auto_approve=options.auto_approve,
     )
-    if fake.current_user is not None:
-        fake.current_user.name = options.user_name
+    fake.users[0].name = options.user_name
     stop = stop or threading.Event()
+    previous_handler = None
     if threading.current_thread() is threading.main_thread():
 
         def on_sigterm(signum: int, frame: FrameType | None) -> None:
             stop.set()
 
-        signal.signal(signal.SIGTERM, on_sigterm)
+        previous_handler = signal.signal(signal.SIGTERM, on_sigterm)
     live = LiveFakeCanvas(fake, host=options.host, port=options.port).start(options.verbose)
     print(f"Fake Canvas listening on {live.url} (client_id {fake.client_id})", flush=True)
     try:
         # Short waits keep the main thread responsive to Ctrl-C.
-        while not stop.wait(0.2):
+        while not stop.wait(0.1):
             pass
     except KeyboardInterrupt:
         pass
     finally:
         live.stop()
+        if previous_handler is not None:
+            signal.signal(signal.SIGTERM, previous_handler)
     print("Fake Canvas stopped", flush=True)
     return 0
 
 
-if __name__ == "__main__":
+if __name__ == "__main__":  # pragma: no cover - run as a script
     sys.exit(main())

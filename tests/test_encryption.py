@@ -1,0 +1,127 @@
+"""Tokens are encrypted at rest, keys rotate, and an undecryptable row is not a 500."""
+
+import io
+
+import pytest
+from cryptography.fernet import Fernet
+from django.core.management import call_command
+from django.db import connection
+
+from canvas_oauth import crypto
+from canvas_oauth.exceptions import MissingTokenError
+from canvas_oauth.models import CanvasOAuth2Token
+from canvas_oauth.oauth import get_oauth_token
+from tests.conftest import store_token
+
+
+def raw_row(pk):
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT access_token, refresh_token FROM canvas_oauth_canvasoauth2token WHERE id = %s",
+            [pk],
+        )
+        return cursor.fetchone()
+
+
+def as_request(rf, user):
+    request = rf.get("/")
+    request.user = user
+    return request
+
+
+def test_the_database_holds_no_plaintext_token(user, fake_canvas):
+    token = store_token(fake_canvas, user)
+    fresh = CanvasOAuth2Token.objects.get(pk=token.pk)
+    access, refresh = raw_row(token.pk)
+    assert fresh.access_token not in access
+    assert fresh.refresh_token not in refresh
+    assert access.startswith("fernet$")
+    assert fake_canvas.is_live(fresh.access_token)
+
+
+def test_full_table_dump_shows_no_token(browser, fake_canvas, user):
+    from tests.conftest import dance
+
+    dance(browser, fake_canvas)
+    token = CanvasOAuth2Token.objects.get(user=user)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT * FROM canvas_oauth_canvasoauth2token")
+        dump = repr(cursor.fetchall())
+    assert token.access_token not in dump
+    assert token.refresh_token not in dump
+
+
+def test_configured_keys_first_encrypts_all_decrypt(user, fake_canvas, settings, rf):
+    old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    settings.CANVAS_OAUTH_ENCRYPTION_KEYS = [old]
+    token = store_token(fake_canvas, user)
+    settings.CANVAS_OAUTH_ENCRYPTION_KEYS = [new, old]
+    assert get_oauth_token(as_request(rf, user)) == token.access_token
+    out = io.StringIO()
+    call_command("canvas_oauth_rotate_keys", batch_size=1, stdout=out)
+    assert "Re-encrypted 1 of 1 tokens" in out.getvalue()
+    settings.CANVAS_OAUTH_ENCRYPTION_KEYS = [new]
+    assert CanvasOAuth2Token.objects.get(pk=token.pk).access_token == token.access_token
+
+
+def test_secret_key_rotation_with_fallbacks(user, fake_canvas, settings, rf):
+    token = store_token(fake_canvas, user)
+    settings.SECRET_KEY_FALLBACKS = [settings.SECRET_KEY]
+    settings.SECRET_KEY = "a-brand-new-secret-key"
+    assert get_oauth_token(as_request(rf, user)) == token.access_token
+    call_command("canvas_oauth_rotate_keys", stdout=io.StringIO())
+    settings.SECRET_KEY_FALLBACKS = []
+    assert CanvasOAuth2Token.objects.get(pk=token.pk).access_token == token.access_token
+
+
+def test_undecryptable_row_restarts_the_dance_and_logs_once(
+    user, fake_canvas, settings, rf, caplog
+):
+    store_token(fake_canvas, user)
+    settings.SECRET_KEY = "lost-the-old-key"
+    for _ in range(2):
+        with pytest.raises(MissingTokenError):
+            get_oauth_token(as_request(rf, user))
+    errors = [r for r in caplog.records if "cannot be decrypted" in r.getMessage()]
+    assert len(errors) == 1
+
+
+def test_undecryptable_row_is_replaced_by_a_new_dance(browser, user, fake_canvas, settings):
+    from tests.conftest import dance
+
+    settings.CANVAS_OAUTH_ENCRYPTION_KEYS = [Fernet.generate_key()]
+    store_token(fake_canvas, user)
+    # The key is lost (SECRET_KEY stays: changing it would log the browser out).
+    settings.CANVAS_OAUTH_ENCRYPTION_KEYS = [Fernet.generate_key()]
+    assert dance(browser, fake_canvas).status_code == 302
+    assert browser.get("/canvas/").status_code == 200
+
+
+def test_rotation_reports_rows_no_key_can_read(user, fake_canvas, settings):
+    store_token(fake_canvas, user)
+    settings.SECRET_KEY = "lost-the-old-key"
+    err = io.StringIO()
+    call_command("canvas_oauth_rotate_keys", stdout=io.StringIO(), stderr=err)
+    assert "cannot be decrypted" in err.getvalue()
+
+
+def test_plaintext_values_read_unchanged_and_encrypt_on_save(user, fake_canvas):
+    token = store_token(fake_canvas, user)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE canvas_oauth_canvasoauth2token SET access_token = %s WHERE id = %s",
+            ["plain-legacy-token", token.pk],
+        )
+    row = CanvasOAuth2Token.objects.get(pk=token.pk)
+    assert row.access_token == "plain-legacy-token"
+    row.save()
+    assert raw_row(token.pk)[0].startswith(crypto.PREFIX)
+
+
+def test_an_unread_value_is_saved_back_without_reencryption(user, fake_canvas):
+    token = store_token(fake_canvas, user)
+    before = raw_row(token.pk)
+    row = CanvasOAuth2Token.objects.get(pk=token.pk)
+    row.canvas_user_name = "renamed"
+    row.save()
+    assert raw_row(token.pk) == before

@@ -1,0 +1,71 @@
+"""No access token, refresh token, code or client secret reaches a log or a page."""
+
+import logging
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from canvas_oauth.models import CanvasOAuth2Token
+from tests.conftest import callback_path, start_dance
+
+
+@pytest.fixture
+def all_logs(caplog):
+    caplog.set_level(logging.DEBUG)
+    return caplog
+
+
+def walk_everything(browser, fake, settings):
+    """Dance, refresh, fail, revoke; return every secret that was in play."""
+    secrets = {settings.CANVAS_OAUTH_CLIENT_SECRET}
+    location = fake.authorize(start_dance(browser))
+    secrets.add(parse_qs(urlsplit(location).query)["code"][0])
+    pages = [browser.get(callback_path(location))]
+    token = CanvasOAuth2Token.objects.get()
+    secrets |= {token.access_token, token.refresh_token}
+    fake.expire_access_tokens()
+    CanvasOAuth2Token.objects.update(expires="2000-01-01T00:00:00Z")
+    fake.misbehave("token", "garbage", times=1)
+    pages.append(browser.get("/canvas/"))  # refresh fails: 503 page
+    pages.append(browser.get("/canvas/"))  # refresh works
+    secrets.add(CanvasOAuth2Token.objects.get().access_token)
+    fake.misbehave("token", "error", times=1)
+    location = fake.authorize(browser.get("/oauth/authorize?next=/")["Location"])
+    secrets.add(parse_qs(urlsplit(location).query)["code"][0])
+    pages.append(browser.get(callback_path(location)))  # code exchange fails: 502 page
+    pages.append(browser.post("/oauth/revoke"))
+    return secrets, pages
+
+
+def assert_no_secret(secrets, caplog, pages):
+    text = "\n".join(f"{r.getMessage()} {r.args!r} {r.exc_text or ''}" for r in caplog.records)
+    for page in pages:
+        text += page.content.decode(errors="replace")
+    for secret in secrets:
+        assert secret and secret not in text
+
+
+def test_in_process_dance_refresh_and_revoke_log_no_secret(
+    browser, fake_canvas, settings, all_logs
+):
+    secrets, pages = walk_everything(browser, fake_canvas, settings)
+    assert len(all_logs.records) > 5
+    assert_no_secret(secrets, all_logs, pages)
+
+
+def test_over_real_http_nothing_leaks_either(browser, live_fake_canvas, settings, all_logs):
+    secrets, pages = walk_everything(browser, live_fake_canvas, settings)
+    assert any(r.name.startswith("urllib3") for r in all_logs.records)
+    assert_no_secret(secrets, all_logs, pages)
+
+
+def test_reprs_hide_tokens(user, fake_canvas):
+    from canvas_oauth.canvas import CanvasClient, TokenGrant
+    from tests.conftest import store_token
+
+    token = store_token(fake_canvas, user)
+    grant = TokenGrant("access-secret", "refresh-secret", 3600, None)
+    client = CanvasClient.from_settings()
+    for shown in (repr(token), str(token), repr(grant), repr(client)):
+        assert token.access_token not in shown
+        assert "secret" not in shown

@@ -1,0 +1,113 @@
+"""Settings are read when used, and checked by Django's system checks."""
+
+from datetime import timedelta
+
+import pytest
+from django.core import checks
+from django.test import override_settings
+
+from canvas_oauth import conf
+from canvas_oauth.checks import check_settings
+
+
+def ids(messages):
+    return [m.id for m in messages]
+
+
+def test_default_settings_pass_the_checks():
+    assert check_settings() == []
+
+
+def test_old_style_settings_module_still_answers(settings):
+    from canvas_oauth import settings as old
+
+    settings.CANVAS_OAUTH_CLIENT_ID = "42"
+    assert old.CANVAS_OAUTH_CLIENT_ID == "42"
+    assert old.CANVAS_OAUTH_ERROR_TEMPLATE == "oauth_error.html"
+    assert "CANVAS_OAUTH_SCOPES" in dir(old)
+    with pytest.raises(AttributeError):
+        old.NOT_A_SETTING  # noqa: B018
+
+
+def test_settings_are_read_on_each_access():
+    with override_settings(CANVAS_OAUTH_SCOPES=["a"]):
+        assert conf.settings.scopes == ["a"]
+    assert conf.settings.scopes == []
+
+
+def test_defaults_apply_when_unset(settings):
+    del settings.CANVAS_OAUTH_TOKEN_EXPIRATION_BUFFER
+    del settings.CANVAS_OAUTH_SCOPES
+    assert conf.settings.token_expiration_buffer == timedelta(0)
+    assert conf.settings.scopes == []
+    assert conf.settings.replace_tokens is False
+    assert conf.settings.timeout == 5.0
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "check_id"),
+    [
+        ("CANVAS_OAUTH_CLIENT_ID", None, "canvas_oauth.E001"),
+        ("CANVAS_OAUTH_CLIENT_ID", "abc", "canvas_oauth.E001"),
+        ("CANVAS_OAUTH_CLIENT_SECRET", "", "canvas_oauth.E002"),
+        ("CANVAS_OAUTH_CANVAS_DOMAIN", None, "canvas_oauth.E003"),
+        ("CANVAS_OAUTH_CANVAS_DOMAIN", "https://canvas.example.edu/path", "canvas_oauth.E004"),
+        ("CANVAS_OAUTH_CANVAS_DOMAIN", "ftp://canvas.example.edu", "canvas_oauth.E004"),
+        ("CANVAS_OAUTH_CANVAS_DOMAIN", "localhost:notaport", "canvas_oauth.E004"),
+        ("CANVAS_OAUTH_SCOPES", "url:GET|/api/v1/courses", "canvas_oauth.E005"),
+        ("CANVAS_OAUTH_SCOPES", ["two scopes"], "canvas_oauth.E005"),
+        ("CANVAS_OAUTH_TOKEN_EXPIRATION_BUFFER", 300, "canvas_oauth.E006"),
+        ("CANVAS_OAUTH_ERROR_TEMPLATE", None, "canvas_oauth.E007"),
+        ("CANVAS_OAUTH_REPLACE_TOKENS", "yes", "canvas_oauth.E008"),
+        ("CANVAS_OAUTH_TIMEOUT", 0, "canvas_oauth.E009"),
+        ("CANVAS_OAUTH_TIMEOUT", True, "canvas_oauth.E009"),
+        ("CANVAS_OAUTH_STATE_TTL", timedelta(seconds=-1), "canvas_oauth.E010"),
+        ("CANVAS_OAUTH_PKCE", 1, "canvas_oauth.E011"),
+        ("CANVAS_OAUTH_REDIRECT_URI", "/oauth/oauth-callback", "canvas_oauth.E012"),
+        ("CANVAS_OAUTH_PURPOSE", 7, "canvas_oauth.E013"),
+        ("CANVAS_OAUTH_FORCE_LOGIN", "no", "canvas_oauth.E014"),
+        ("CANVAS_OAUTH_ENCRYPTION_KEYS", ["not a key"], "canvas_oauth.E015"),
+        ("CANVAS_OAUTH_ENCRYPTION_KEYS", [], "canvas_oauth.E015"),
+    ],
+)
+def test_each_bad_setting_has_its_own_check(name, value, check_id):
+    with override_settings(**{name: value}):
+        messages = check_settings()
+    assert ids(messages) == [check_id]
+    assert messages[0].hint
+    assert messages[0].level == checks.ERROR
+
+
+def test_missing_required_settings_are_reported_not_raised(settings):
+    del settings.CANVAS_OAUTH_CLIENT_ID
+    del settings.CANVAS_OAUTH_CLIENT_SECRET
+    del settings.CANVAS_OAUTH_CANVAS_DOMAIN
+    assert ids(check_settings()) == [
+        "canvas_oauth.E001",
+        "canvas_oauth.E002",
+        "canvas_oauth.E003",
+    ]
+
+
+def test_missing_middleware_is_a_warning(settings):
+    settings.MIDDLEWARE = [m for m in settings.MIDDLEWARE if "canvas_oauth" not in m]
+    assert ids(check_settings()) == ["canvas_oauth.W001"]
+
+
+def test_checks_run_through_djangos_framework():
+    with override_settings(CANVAS_OAUTH_TIMEOUT=-1):
+        messages = checks.run_checks()
+    assert "canvas_oauth.E009" in ids(messages)
+
+
+@pytest.mark.parametrize(
+    ("value", "key", "base"),
+    [
+        ("canvas.example.edu", "canvas.example.edu", "https://canvas.example.edu"),
+        ("https://Canvas.Example.edu/", "canvas.example.edu", "https://canvas.example.edu"),
+        ("http://localhost:3000", "http://localhost:3000", "http://localhost:3000"),
+    ],
+)
+def test_domain_forms(value, key, base):
+    assert conf.domain_key(value) == key
+    assert conf.base_url(value) == base
