@@ -38,6 +38,9 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
+# What Canvas answers a prompt=none request that needs the user (spec §1.3).
+SILENT_FALLBACK_ERRORS = frozenset({"login_required", "interaction_required"})
+
 # Tokens already fetched during this request, by domain: repeated calls cost no query.
 _REQUEST_CACHE = "_canvas_oauth_tokens"
 
@@ -122,10 +125,14 @@ def authorize_url(request: HttpRequest, next_url: str | None = None) -> str:
     return f"{url}?{urlencode({'next': next_url})}" if next_url else url
 
 
-def handle_missing_token(request: HttpRequest, next_url: str | None = None) -> HttpResponse:
+def handle_missing_token(
+    request: HttpRequest, next_url: str | None = None, *, silent: bool = False
+) -> HttpResponse:
     """Start the dance: send the browser to Canvas, returning to ``next_url`` afterwards.
 
-    ``next_url`` defaults to the current request's path.
+    ``next_url`` defaults to the current request's path. A ``silent`` dance sends
+    ``prompt=none``: a user who already approved the app comes straight back with a
+    code, and anyone else is sent through the usual consent page instead.
     """
     _require_login(request)
     s = conf.settings
@@ -136,6 +143,7 @@ def handle_missing_token(request: HttpRequest, next_url: str | None = None) -> H
         next_url=safe_next_url(request, next_url or request.get_full_path()),
         redirect_uri=redirect_uri,
         domain=domain,
+        silent=silent,
     )
     url = CanvasClient.from_settings(domain).authorize_url(
         redirect_uri=redirect_uri,
@@ -144,6 +152,7 @@ def handle_missing_token(request: HttpRequest, next_url: str | None = None) -> H
         purpose=s.purpose,
         force_login=bool(s.force_login),
         code_challenge=dance.code_challenge if dance.code_verifier else None,
+        prompt="none" if silent else None,
     )
     logger.info("Sending user %s to Canvas to authorize", request.user.pk)
     return HttpResponseRedirect(url)
@@ -169,6 +178,9 @@ def oauth_callback(request: HttpRequest) -> HttpResponse:
         raise InvalidOAuthReturnError(
             "This Canvas authorization was started by someone else. Please start again."
         )
+    if error and dance.silent and error in SILENT_FALLBACK_ERRORS:
+        # Canvas needs the user after all: ask them, the ordinary way.
+        return handle_missing_token(request, dance.next_url)
     if error:
         logger.info("Canvas refused authorization for user %s: %s", request.user.pk, error)
         raise AuthorizationDeniedError(error, params.get("error_description", ""))

@@ -36,6 +36,7 @@ class PendingDance:
     domain: str
     code_verifier: str
     created: float
+    silent: bool = False
 
     @property
     def code_challenge(self) -> str:
@@ -47,8 +48,13 @@ class PendingDance:
         return f"PendingDance(user_pk={self.user_pk!r}, next_url={self.next_url!r})"
 
 
-def begin(request: HttpRequest, *, next_url: str, redirect_uri: str, domain: str) -> PendingDance:
-    """Record a new dance for ``request.user`` and return it."""
+def begin(
+    request: HttpRequest, *, next_url: str, redirect_uri: str, domain: str, silent: bool = False
+) -> PendingDance:
+    """Record a new dance for ``request.user`` and return it.
+
+    A ``silent`` dance asks Canvas not to show the user anything (``prompt=none``).
+    """
     dance = PendingDance(
         # 32 bytes: 256 bits from the OS's CSPRNG.
         state=secrets.token_urlsafe(32),
@@ -58,6 +64,7 @@ def begin(request: HttpRequest, *, next_url: str, redirect_uri: str, domain: str
         domain=domain,
         code_verifier=secrets.token_urlsafe(64) if conf.settings.pkce else "",
         created=time.time(),
+        silent=silent,
     )
     pending = [d for d in _load(request) if not _expired(d)]
     pending.append(asdict(dance))

@@ -95,9 +95,14 @@ def handles_errors(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespo
 @require_GET
 @handles_errors
 def authorize(request: HttpRequest) -> HttpResponse:
-    """Start the dance on demand; ``?next=`` says where to return (this site only)."""
+    """Start the dance on demand; ``?next=`` says where to return (this site only).
+
+    ``?prompt=none`` tries a silent re-authorization first.
+    """
     return oauth.handle_missing_token(
-        request, oauth.safe_next_url(request, request.GET.get("next"))
+        request,
+        oauth.safe_next_url(request, request.GET.get("next")),
+        silent=request.GET.get("prompt") == "none",
     )
 
 

@@ -154,3 +154,23 @@ def test_local_canvas_origin_is_supported(browser, fake_canvas, settings, user):
         assert url.startswith("http://localhost:3000/login/oauth2/auth?")
         browser.get(callback_path(fake_canvas.authorize(url)))
     assert CanvasOAuth2Token.objects.get(user=user).domain == "http://localhost:3000"
+
+
+def test_silent_reauthorization_comes_straight_back(browser, fake_canvas, user, settings):
+    fake_canvas.auto_approve = True  # the user approved this app before
+    url = start_dance(browser, "/oauth/authorize?next=/canvas/&prompt=none")
+    assert parse_qs(urlsplit(url).query)["prompt"] == ["none"]
+    location = fake_canvas.authorize(url)
+    assert browser.get(callback_path(location))["Location"] == "/canvas/"
+    assert CanvasOAuth2Token.objects.filter(user=user).exists()
+
+
+def test_silent_reauthorization_falls_back_to_consent(browser, fake_canvas, user):
+    url = start_dance(browser, "/oauth/authorize?next=/canvas/&prompt=none")
+    location = fake_canvas.authorize(url)
+    assert "error=interaction_required" in location
+    again = browser.get(callback_path(location))
+    assert again.status_code == 302
+    assert "prompt" not in parse_qs(urlsplit(again["Location"]).query)
+    back = browser.get(callback_path(fake_canvas.authorize(again["Location"])))
+    assert back["Location"] == "/canvas/"
