@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from canvas_oauth import tokens
-from canvas_oauth.models import CanvasOAuth2Token
+from canvas_oauth.models import CanvasDeveloperKey, CanvasOAuth2Token
 
 
 @admin.register(CanvasOAuth2Token)
@@ -74,3 +75,32 @@ class CanvasOAuth2TokenAdmin(admin.ModelAdmin):
                 f"Deleted {failed} token(s) that Canvas could not be told about; see the logs.",
                 messages.WARNING,
             )
+
+
+class DeveloperKeyForm(forms.ModelForm):
+    # Write-only: the stored secret is never sent to the browser; blank keeps it.
+    client_secret = forms.CharField(
+        widget=forms.PasswordInput(render_value=False),
+        required=False,
+        help_text="Leave blank to keep the current secret.",
+    )
+
+    class Meta:
+        model = CanvasDeveloperKey
+        fields = ["domain", "client_id", "client_secret", "scopes", "enabled"]
+
+    def clean_client_secret(self) -> str:
+        secret = self.cleaned_data.get("client_secret", "")
+        if secret:
+            return secret
+        if self.instance.pk:
+            return self.instance.client_secret
+        raise forms.ValidationError("Enter the developer key's secret.")
+
+
+@admin.register(CanvasDeveloperKey)
+class CanvasDeveloperKeyAdmin(admin.ModelAdmin):
+    form = DeveloperKeyForm
+    list_display = ["domain", "client_id", "enabled", "updated_on"]
+    list_filter = ["enabled"]
+    search_fields = ["domain", "client_id"]

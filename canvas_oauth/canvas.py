@@ -15,7 +15,6 @@ from urllib.parse import urlencode
 
 import requests
 
-from canvas_oauth import conf
 from canvas_oauth.exceptions import (
     CanvasRejectedError,
     CanvasRequestError,
@@ -30,6 +29,10 @@ TOKEN_PATH = "/login/oauth2/token"
 # Canvas answers a dead refresh token with invalid_request "refresh_token not found"
 # (spec §2.5); invalid_grant is what other providers and future Canvas may say.
 DEAD_REFRESH_ERRORS = frozenset({"invalid_grant", "invalid_request"})
+
+
+# Canvas sends 3600; anything beyond a year (or infinite) is garbage, not a lifetime.
+MAX_EXPIRES_IN = 366 * 24 * 3600
 
 
 @dataclass(frozen=True)
@@ -77,17 +80,6 @@ class CanvasClient:
         self.client_secret = client_secret
         self.timeout = timeout
         self.http = session or requests
-
-    @classmethod
-    def from_settings(cls, domain: str | None = None) -> CanvasClient:
-        """Build a client for ``domain`` (default: the configured one) from the settings."""
-        s = conf.settings
-        return cls(
-            base_url=conf.base_url(domain or s.canvas_domain),
-            client_id=s.client_id,
-            client_secret=s.client_secret,
-            timeout=s.timeout,
-        )
 
     def __repr__(self) -> str:
         return f"CanvasClient({self.base_url!r}, client_id={self.client_id!r})"
@@ -180,13 +172,10 @@ class CanvasClient:
         refresh_token = body.get("refresh_token")
         if not isinstance(refresh_token, str) or not refresh_token:
             refresh_token = None
-        expires_in = body.get("expires_in")
-        if isinstance(expires_in, bool) or not isinstance(expires_in, (int, float)):
-            expires_in = None
         return TokenGrant(
             access_token=access_token,
             refresh_token=refresh_token,
-            expires_in=int(expires_in) if expires_in is not None else None,
+            expires_in=_parse_expires_in(body.get("expires_in")),
             user=_parse_user(body.get("user")),
         )
 
@@ -256,6 +245,15 @@ def is_dead_refresh_token(exc: CanvasRequestError) -> bool:
         and exc.http_status == 400
         and exc.error in DEAD_REFRESH_ERRORS
     )
+
+
+def _parse_expires_in(raw: object) -> int | None:
+    """Return Canvas's ``expires_in`` in seconds; None (no expiry) when absent or absurd."""
+    if isinstance(raw, bool) or not isinstance(raw, (int, float)):
+        return None
+    if not 0 <= raw <= MAX_EXPIRES_IN:  # also false for NaN
+        return None
+    return int(raw)
 
 
 def _parse_user(raw: object) -> CanvasUser | None:

@@ -8,6 +8,7 @@ from typing import Any
 from cryptography.fernet import Fernet
 from django.conf import settings as django_settings
 from django.core import checks
+from django.utils.module_loading import import_string
 
 from canvas_oauth import conf
 
@@ -22,8 +23,17 @@ def _error(id_: int, msg: str, hint: str) -> checks.Error:
 def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
     """Report every missing or ill-typed ``CANVAS_OAUTH_*`` setting."""
     s = conf.settings
-    errors: list[checks.CheckMessage] = []
+    errors: list[checks.CheckMessage] = _check_instances(s.instances)
+    errors.extend(_check_resolver(s.instance_resolver))
+    # CANVAS_OAUTH_INSTANCES alone may configure the site; then the trio is optional.
+    if not s.instances or s.client_id or s.client_secret or s.canvas_domain:
+        errors.extend(_check_single_domain(s))
+    errors.extend(_check_common(s))
+    return errors
 
+
+def _check_single_domain(s: conf.CanvasOAuthSettings) -> list[checks.CheckMessage]:
+    errors: list[checks.CheckMessage] = []
     client_id = s.client_id
     if client_id in (None, "") or not str(client_id).strip().isdigit():
         errors.append(
@@ -64,6 +74,11 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
                     'origin with no path ("http://localhost:3000").',
                 )
             )
+    return errors
+
+
+def _check_common(s: conf.CanvasOAuthSettings) -> list[checks.CheckMessage]:
+    errors: list[checks.CheckMessage] = []
     scopes = s.scopes
     if not isinstance(scopes, (list, tuple)) or not all(
         isinstance(x, str) and x and not any(c.isspace() for c in x) for x in scopes
@@ -139,7 +154,62 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
                 id="canvas_oauth.W001",
             )
         )
+    if s.state_store not in ("session", "cache"):
+        errors.append(
+            _error(
+                18,
+                'CANVAS_OAUTH_STATE_STORE must be "session" or "cache".',
+                'Use "cache" for tools launched in an iframe (see "LTI tools").',
+            )
+        )
     return errors
+
+
+def _check_instances(instances: object) -> list[checks.CheckMessage]:
+    if instances is None:
+        return []
+    hint = (
+        'A dict such as {"canvas.example.edu": {"client_id": "10000000000001", '
+        '"client_secret": "…", "scopes": [...]}}.'
+    )
+    if not isinstance(instances, dict):
+        return [_error(16, "CANVAS_OAUTH_INSTANCES must be a dict keyed by Canvas domain.", hint)]
+    errors = []
+    for domain, options in instances.items():
+        problem = None
+        try:
+            conf.parse_domain(domain)
+        except (ValueError, AttributeError, TypeError):
+            problem = f"{domain!r} is not a Canvas host or origin"
+        if problem is None and not isinstance(options, dict):
+            problem = f"the entry for {domain!r} is not a dict"
+        elif problem is None and not str(options.get("client_id", "")).strip().isdigit():
+            problem = f"the entry for {domain!r} needs a numeric client_id"
+        elif problem is None and not (
+            isinstance(options.get("client_secret"), str) and options["client_secret"]
+        ):
+            problem = f"the entry for {domain!r} needs a client_secret"
+        elif problem is None and not isinstance(options.get("scopes", []), (list, tuple)):
+            problem = f"the scopes of {domain!r} must be a list"
+        if problem:
+            errors.append(_error(16, f"CANVAS_OAUTH_INSTANCES: {problem}.", hint))
+    return errors
+
+
+def _check_resolver(path: object) -> list[checks.CheckMessage]:
+    try:
+        resolver = import_string(path) if isinstance(path, str) else None
+    except ImportError:
+        resolver = None
+    if callable(resolver):
+        return []
+    return [
+        _error(
+            17,
+            f"CANVAS_OAUTH_INSTANCE_RESOLVER {path!r} is not an importable callable.",
+            'Use a dotted path such as "canvas_oauth.instances.session_domain".',
+        )
+    ]
 
 
 def _check_keys(keys: object) -> list[checks.CheckMessage]:

@@ -7,6 +7,7 @@ Nothing is cached, so ``override_settings`` works everywhere. Validation lives i
 from __future__ import annotations
 
 from datetime import timedelta
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -29,6 +30,10 @@ DEFAULTS: dict[str, Any] = {
     "CANVAS_OAUTH_PKCE": True,
     "CANVAS_OAUTH_REDIRECT_URI": None,
     "CANVAS_OAUTH_ENCRYPTION_KEYS": None,
+    "CANVAS_OAUTH_INSTANCES": None,
+    "CANVAS_OAUTH_INSTANCE_RESOLVER": "canvas_oauth.instances.single_domain",
+    "CANVAS_OAUTH_STATE_STORE": "session",
+    "CANVAS_OAUTH_STATE_CACHE": "default",
 }
 
 REQUIRED = (
@@ -72,11 +77,16 @@ class CanvasOAuthSettings:
     pkce = _Setting()
     redirect_uri = _Setting()
     encryption_keys = _Setting()
+    instances = _Setting()
+    instance_resolver = _Setting()
+    state_store = _Setting()
+    state_cache = _Setting()
 
 
 settings = CanvasOAuthSettings()
 
 
+@lru_cache(maxsize=256)
 def parse_domain(value: str) -> tuple[str, str]:
     """Split a domain setting into (scheme, netloc); a bare host means https.
 

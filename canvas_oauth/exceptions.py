@@ -49,6 +49,14 @@ class InvalidOAuthStateError(CanvasOAuthError):
     )
 
 
+class UnknownCanvasInstanceError(CanvasOAuthError):
+    """The request names a Canvas domain that is not configured; nothing is sent there."""
+
+    status_code = 400
+    code = "unknown_canvas_instance"
+    default_message = "This site is not set up to connect to that Canvas instance."
+
+
 class InvalidOAuthReturnError(CanvasOAuthError):
     """The callback request is malformed or belongs to someone else's authorization."""
 

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
 from canvas_oauth import conf
 from canvas_oauth.canvas import TokenGrant
 from canvas_oauth.fields import EncryptedTextField
+
+if TYPE_CHECKING:
+    from canvas_oauth.instances import CanvasInstance
 
 
 class CanvasOAuth2Token(models.Model):
@@ -80,3 +85,49 @@ class CanvasOAuth2Token(models.Model):
             self.canvas_user_id = grant.user.id
             self.canvas_user_global_id = grant.user.global_id
             self.canvas_user_name = grant.user.name
+
+
+class CanvasDeveloperKey(models.Model):
+    """A developer key for one Canvas instance, for tools that add institutions at run time.
+
+    Instances in settings take precedence over rows here.
+    """
+
+    domain = models.CharField(
+        max_length=255,
+        unique=True,
+        help_text='The Canvas host ("canvas.example.edu"), or an origin for a non-https Canvas.',
+    )
+    client_id = models.CharField(max_length=64, help_text="The developer key's ID.")
+    client_secret = EncryptedTextField(help_text="The developer key's secret.")
+    scopes = models.TextField(blank=True, default="", help_text="Space-separated scopes.")
+    enabled = models.BooleanField(default=True)
+    created_on = models.DateTimeField(auto_now_add=True)
+    updated_on = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "Canvas developer key"
+
+    def __str__(self) -> str:
+        return f"{self.domain} ({self.client_id})"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        self.domain = conf.domain_key(self.domain)
+        super().save(*args, **kwargs)
+
+    def clean(self) -> None:
+        try:
+            self.domain = conf.domain_key(self.domain)
+        except ValueError:
+            raise ValidationError(
+                {"domain": 'Use a host such as "canvas.example.edu" or an origin with no path.'}
+            ) from None
+
+    def as_instance(self) -> CanvasInstance:
+        """Return this key as the instance the rest of the app works with."""
+        from canvas_oauth.instances import from_options
+
+        options: dict[str, Any] = {"client_id": self.client_id, "client_secret": self.client_secret}
+        if self.scopes:
+            options["scopes"] = self.scopes.split()
+        return from_options(self.domain, options)

@@ -9,12 +9,12 @@ from __future__ import annotations
 import logging
 from urllib.parse import urlencode
 
+from asgiref.sync import sync_to_async
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 
-from canvas_oauth import conf, state, tokens
-from canvas_oauth.canvas import CanvasClient
+from canvas_oauth import conf, instances, state, tokens
 from canvas_oauth.exceptions import (
     AuthorizationDeniedError,
     InvalidOAuthReturnError,
@@ -26,6 +26,7 @@ from canvas_oauth.exceptions import (
 from canvas_oauth.models import CanvasOAuth2Token
 
 __all__ = [
+    "aget_oauth_token",
     "authorize_url",
     "get_oauth_token",
     "handle_missing_token",
@@ -55,10 +56,19 @@ def get_oauth_token(request: HttpRequest, domain: str | None = None) -> str:
     return _token_for(request, domain).access_token
 
 
+async def aget_oauth_token(request: HttpRequest, domain: str | None = None) -> str:
+    """Return an access token for ``request.user``, from an async view.
+
+    Same rules as ``get_oauth_token``: the database work and any refresh run in Django's
+    sync thread, so the locking and error guarantees are the same.
+    """
+    return await sync_to_async(get_oauth_token)(request, domain)
+
+
 def refresh_oauth_token(request: HttpRequest, domain: str | None = None) -> CanvasOAuth2Token:
     """Refresh ``request.user``'s token now (unless another request just did) and return it."""
     _require_login(request)
-    key = tokens.resolve_domain(domain)
+    key = _domain_for(request, domain)
     try:
         token = CanvasOAuth2Token.objects.get(user=request.user, domain=key)
     except CanvasOAuth2Token.DoesNotExist:
@@ -70,13 +80,18 @@ def refresh_oauth_token(request: HttpRequest, domain: str | None = None) -> Canv
 
 def _token_for(request: HttpRequest, domain: str | None) -> CanvasOAuth2Token:
     _require_login(request)
-    key = tokens.resolve_domain(domain)
+    key = _domain_for(request, domain)
     cache = _cache(request)
     token = cache.get(key)
     if token is None or token.expires_within(conf.settings.token_expiration_buffer):
         token = tokens.get_token(request.user, key)
         cache[key] = token
     return token
+
+
+def _domain_for(request: HttpRequest, domain: str | None) -> str:
+    """Return the stored form of ``domain``, or of the instance the request is for."""
+    return conf.domain_key(domain) if domain else instances.resolve(request)
 
 
 def _cache(request: HttpRequest) -> dict[str, CanvasOAuth2Token]:
@@ -96,7 +111,7 @@ def invalidate_oauth_token(request: HttpRequest, domain: str | None = None) -> N
     ``InvalidTokenError`` (a ``MissingTokenError``), which the middleware handles.
     """
     _require_login(request)
-    key = tokens.resolve_domain(domain)
+    key = _domain_for(request, domain)
     _cache(request).pop(key, None)
     tokens.invalidate_token(request.user, key)
     raise InvalidTokenError()
@@ -105,7 +120,7 @@ def invalidate_oauth_token(request: HttpRequest, domain: str | None = None) -> N
 def revoke_oauth_token(request: HttpRequest, domain: str | None = None) -> bool:
     """Revoke the user's token at Canvas and delete it; see ``tokens.revoke_token``."""
     _require_login(request)
-    key = tokens.resolve_domain(domain)
+    key = _domain_for(request, domain)
     _cache(request).pop(key, None)
     return tokens.revoke_token(request.user, key)
 
@@ -126,31 +141,38 @@ def authorize_url(request: HttpRequest, next_url: str | None = None) -> str:
 
 
 def handle_missing_token(
-    request: HttpRequest, next_url: str | None = None, *, silent: bool = False
+    request: HttpRequest,
+    next_url: str | None = None,
+    *,
+    silent: bool = False,
+    domain: str | None = None,
 ) -> HttpResponse:
     """Start the dance: send the browser to Canvas, returning to ``next_url`` afterwards.
 
     ``next_url`` defaults to the current request's path. A ``silent`` dance sends
     ``prompt=none``: a user who already approved the app comes straight back with a
-    code, and anyone else is sent through the usual consent page instead.
+    code, and anyone else is sent through the usual consent page instead. ``domain``
+    defaults to the instance the request is for.
     """
     _require_login(request)
-    s = conf.settings
-    domain = tokens.resolve_domain(None)
-    redirect_uri = s.redirect_uri or request.build_absolute_uri(reverse("canvas-oauth-callback"))
+    instance = instances.get(_domain_for(request, domain))
+    redirect_uri = conf.settings.redirect_uri or request.build_absolute_uri(
+        reverse("canvas-oauth-callback")
+    )
     dance = state.begin(
         request,
         next_url=safe_next_url(request, next_url or request.get_full_path()),
         redirect_uri=redirect_uri,
-        domain=domain,
+        domain=instance.domain,
         silent=silent,
+        pkce=instance.pkce,
     )
-    url = CanvasClient.from_settings(domain).authorize_url(
+    url = instance.client().authorize_url(
         redirect_uri=redirect_uri,
         state=dance.state,
-        scopes=list(s.scopes or []),
-        purpose=s.purpose,
-        force_login=bool(s.force_login),
+        scopes=instance.scopes,
+        purpose=instance.purpose,
+        force_login=instance.force_login,
         code_challenge=dance.code_challenge if dance.code_verifier else None,
         prompt="none" if silent else None,
     )
@@ -187,12 +209,13 @@ def oauth_callback(request: HttpRequest) -> HttpResponse:
     code = params.get("code")
     if not code:
         raise InvalidOAuthReturnError()
-    grant = CanvasClient.from_settings(dance.domain).exchange_code(
+    instance = instances.get(dance.domain)
+    grant = instance.client().exchange_code(
         code,
         dance.redirect_uri,
         code_verifier=dance.code_verifier or None,
-        replace_tokens=bool(conf.settings.replace_tokens),
+        replace_tokens=instance.replace_tokens,
     )
-    token = tokens.save_grant(request.user, dance.domain, grant, conf.settings.scopes or [])
+    token = tokens.save_grant(request.user, dance.domain, grant, instance.scopes)
     _cache(request)[token.domain] = token
     return HttpResponseRedirect(safe_next_url(request, dance.next_url))

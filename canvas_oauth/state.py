@@ -49,7 +49,13 @@ class PendingDance:
 
 
 def begin(
-    request: HttpRequest, *, next_url: str, redirect_uri: str, domain: str, silent: bool = False
+    request: HttpRequest,
+    *,
+    next_url: str,
+    redirect_uri: str,
+    domain: str,
+    silent: bool = False,
+    pkce: bool = True,
 ) -> PendingDance:
     """Record a new dance for ``request.user`` and return it.
 
@@ -62,7 +68,7 @@ def begin(
         next_url=next_url,
         redirect_uri=redirect_uri,
         domain=domain,
-        code_verifier=secrets.token_urlsafe(64) if conf.settings.pkce else "",
+        code_verifier=secrets.token_urlsafe(64) if pkce else "",
         created=time.time(),
         silent=silent,
     )

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from urllib.parse import urlencode
 
 from django.db import DatabaseError, IntegrityError, transaction
+from django.urls import reverse
 from django.utils import timezone
 
-from canvas_oauth import conf, crypto
+from canvas_oauth import conf, crypto, instances
 from canvas_oauth.canvas import CanvasClient, TokenGrant, is_dead_refresh_token
 from canvas_oauth.exceptions import (
     CanvasOAuthError,
@@ -36,7 +38,7 @@ _reported_undecryptable: set[int] = set()
 
 def resolve_domain(domain: str | None = None) -> str:
     """Return ``domain`` (default: the configured one) in its stored form."""
-    return conf.domain_key(domain or conf.settings.canvas_domain or "")
+    return conf.domain_key(domain or instances.default_domain())
 
 
 def get_token(user, domain: str | None = None) -> CanvasOAuth2Token:
@@ -57,6 +59,21 @@ def get_token(user, domain: str | None = None) -> CanvasOAuth2Token:
     return token
 
 
+def get_token_for_user(user, domain: str | None = None) -> str:
+    """Return a usable access token for ``user``, for code that runs outside a request.
+
+    Celery tasks, management commands and cron jobs call this. When the user must
+    authorize (again), the ``MissingTokenError`` carries ``authorize_url``: the path on
+    this site to send them to (prefix your site's origin in an e-mail).
+    """
+    key = resolve_domain(domain)
+    try:
+        return get_token(user, key).access_token
+    except MissingTokenError as exc:
+        exc.authorize_url = f"{reverse('canvas-oauth-authorize')}?{urlencode({'domain': key})}"
+        raise
+
+
 def _usable(token: CanvasOAuth2Token) -> bool:
     """Tell whether the token can be decrypted and covers the scopes asked for now."""
     try:
@@ -70,7 +87,7 @@ def _usable(token: CanvasOAuth2Token) -> bool:
                 token.pk,
             )
         return False
-    missing = set(conf.settings.scopes or ()) - set(token.scope_list)
+    missing = set(instances.get(token.domain).scopes) - set(token.scope_list)
     if missing:
         logger.info("Canvas token pk=%s lacks scopes now required; asking the user again", token.pk)
         return False
@@ -83,7 +100,7 @@ def refresh(token: CanvasOAuth2Token) -> CanvasOAuth2Token:
     Concurrent callers wait for the refresh in progress and return its result.
     """
     buffer = conf.settings.token_expiration_buffer
-    client = CanvasClient.from_settings(token.domain)
+    client = instances.get(token.domain).client()
     wait = float(conf.settings.timeout) + LOCK_MARGIN
     try:
         with locked_token(token, wait) as current:
@@ -183,12 +200,11 @@ def revoke(token: CanvasOAuth2Token) -> bool:
     confirmed = False
     try:
         access_token = token.access_token
+        client = instances.get(token.domain).client()
         if token.is_expired and token.refresh_token:
             # Canvas authenticates DELETE with the access token; an expired one is refused.
-            access_token = (
-                CanvasClient.from_settings(token.domain).refresh(token.refresh_token).access_token
-            )
-        CanvasClient.from_settings(token.domain).revoke(access_token)
+            access_token = client.refresh(token.refresh_token).access_token
+        client.revoke(access_token)
         confirmed = True
     except crypto.DecryptionError:
         logger.error("Canvas token pk=%s cannot be decrypted; deleting it unrevoked", token.pk)

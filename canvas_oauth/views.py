@@ -63,7 +63,10 @@ def error_response(request: HttpRequest, exc: CanvasOAuthError) -> HttpResponse:
 
 def _authorization_required(request: HttpRequest) -> HttpResponse:
     if request.method in ("GET", "HEAD") and not wants_json(request):
-        return oauth.handle_missing_token(request)
+        try:
+            return oauth.handle_missing_token(request)
+        except CanvasOAuthError as exc:  # e.g. a Canvas domain that is not allow-listed
+            return error_response(request, exc)
     # A redirect would break a fetch() call: tell the script where to send the user.
     if request.method in ("GET", "HEAD"):
         next_url = request.get_full_path()
@@ -97,12 +100,14 @@ def handles_errors(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespo
 def authorize(request: HttpRequest) -> HttpResponse:
     """Start the dance on demand; ``?next=`` says where to return (this site only).
 
-    ``?prompt=none`` tries a silent re-authorization first.
+    ``?prompt=none`` tries a silent re-authorization first; ``?domain=`` picks one of the
+    allow-listed Canvas instances instead of the one the request resolves to.
     """
     return oauth.handle_missing_token(
         request,
         oauth.safe_next_url(request, request.GET.get("next")),
         silent=request.GET.get("prompt") == "none",
+        domain=request.GET.get("domain") or None,
     )
 
 

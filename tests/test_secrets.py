@@ -60,12 +60,13 @@ def test_over_real_http_nothing_leaks_either(browser, live_fake_canvas, settings
 
 
 def test_reprs_hide_tokens(user, fake_canvas):
-    from canvas_oauth.canvas import CanvasClient, TokenGrant
+    from canvas_oauth import instances
+    from canvas_oauth.canvas import TokenGrant
     from tests.conftest import store_token
 
     token = store_token(fake_canvas, user)
     grant = TokenGrant("access-secret", "refresh-secret", 3600, None)
-    client = CanvasClient.from_settings()
+    client = instances.get("canvas.example.edu").client()
     for shown in (repr(token), str(token), repr(grant), repr(client)):
         assert token.access_token not in shown
         assert "secret" not in shown

@@ -9,5 +9,6 @@ urlpatterns = [
     path("accounts/login/", views.login),
     path("canvas/", views.canvas_page, name="canvas-page"),
     path("api/canvas/", views.canvas_api, name="canvas-api"),
+    path("async/canvas/", views.async_canvas_page),
     path("", views.home),
 ]

@@ -3,7 +3,7 @@
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse, JsonResponse
 
-from canvas_oauth.oauth import get_oauth_token
+from canvas_oauth.oauth import aget_oauth_token, get_oauth_token
 
 
 def canvas_page(request):
@@ -23,3 +23,8 @@ def home(request):
 
 def login(request):
     return HttpResponse("login page")
+
+
+async def async_canvas_page(request):
+    token = await aget_oauth_token(request)
+    return HttpResponse(f"async token {token}")

@@ -55,14 +55,16 @@ def _callback(fake: FakeCanvas) -> Callable[[PreparedRequest], _Answer]:
 
 
 @contextmanager
-def mock_canvas(fake: FakeCanvas) -> Iterator[responses.RequestsMock]:
-    """Route every ``requests`` call to ``fake.base_url`` into ``fake`` while active.
+def mock_canvas(*fakes: FakeCanvas) -> Iterator[responses.RequestsMock]:
+    """Route every ``requests`` call to each fake's ``base_url`` into that fake while active.
 
-    Requests to any other host fail with ``ConnectionError``, as ``responses`` does.
-    Yield the ``RequestsMock``, so a test can register more URLs or inspect ``calls``.
+    Several fakes play several Canvas instances at once. Requests to any other host fail
+    with ``ConnectionError``, as ``responses`` does. Yield the ``RequestsMock``, so a test
+    can register more URLs or inspect ``calls``.
     """
-    url = re.compile(re.escape(fake.base_url.rstrip("/")) + r"(?:[/?#].*)?\Z")
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        for method in _METHODS:
-            mock.add_callback(method, url, callback=_callback(fake), content_type=None)
+        for fake in fakes:
+            url = re.compile(re.escape(fake.base_url.rstrip("/")) + r"(?:[/?#].*)?\Z")
+            for method in _METHODS:
+                mock.add_callback(method, url, callback=_callback(fake), content_type=None)
         yield mock
