@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: test lint format migrations-check clean
+.PHONY: test lint format migrations-check clean demo e2e
 
 $(STAMP): requirements-dev.txt setup.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -14,6 +14,14 @@ $(STAMP): requirements-dev.txt setup.py
 
 test: $(STAMP)
 	$(PY) run_tests.py
+
+# The example site against a fake Canvas on loopback; Ctrl-C stops everything.
+demo: $(STAMP)
+	$(PY) example/run_demo.py
+
+# Browser tests (Playwright driving /usr/bin/chromium); `make test` leaves them out.
+e2e: $(STAMP)
+	CANVAS_OAUTH_E2E=1 $(PY) -m pytest -p no:cacheprovider tests/e2e
 
 migrations-check: $(STAMP)
 	DJANGO_SETTINGS_MODULE=tests.settings $(PY) -m django makemigrations --check --dry-run

@@ -154,14 +154,6 @@ def _check_common(s: conf.CanvasOAuthSettings) -> list[checks.CheckMessage]:
                 id="canvas_oauth.W001",
             )
         )
-    if s.state_store not in ("session", "cache"):
-        errors.append(
-            _error(
-                18,
-                'CANVAS_OAUTH_STATE_STORE must be "session" or "cache".',
-                'Use "cache" for tools launched in an iframe (see "LTI tools").',
-            )
-        )
     return errors
 
 

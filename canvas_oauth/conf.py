@@ -32,7 +32,6 @@ DEFAULTS: dict[str, Any] = {
     "CANVAS_OAUTH_ENCRYPTION_KEYS": None,
     "CANVAS_OAUTH_INSTANCES": None,
     "CANVAS_OAUTH_INSTANCE_RESOLVER": "canvas_oauth.instances.single_domain",
-    "CANVAS_OAUTH_STATE_STORE": "session",
     "CANVAS_OAUTH_STATE_CACHE": "default",
 }
 
@@ -79,7 +78,6 @@ class CanvasOAuthSettings:
     encryption_keys = _Setting()
     instances = _Setting()
     instance_resolver = _Setting()
-    state_store = _Setting()
     state_cache = _Setting()
 
 

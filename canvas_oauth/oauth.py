@@ -154,6 +154,23 @@ def handle_missing_token(
     code, and anyone else is sent through the usual consent page instead. ``domain``
     defaults to the instance the request is for.
     """
+    url, _ = begin_dance(request, next_url, silent=silent, domain=domain)
+    return HttpResponseRedirect(url)
+
+
+def begin_dance(
+    request: HttpRequest,
+    next_url: str | None = None,
+    *,
+    silent: bool = False,
+    domain: str | None = None,
+    popup: bool = False,
+) -> tuple[str, state.PendingDance]:
+    """Record a new dance for ``request.user``; return the Canvas URL that starts it.
+
+    A ``popup`` dance keeps its state in the cache rather than the session (see
+    ``canvas_oauth.popup``).
+    """
     _require_login(request)
     instance = instances.get(_domain_for(request, domain))
     redirect_uri = conf.settings.redirect_uri or request.build_absolute_uri(
@@ -166,6 +183,7 @@ def handle_missing_token(
         domain=instance.domain,
         silent=silent,
         pkce=instance.pkce,
+        popup=popup,
     )
     url = instance.client().authorize_url(
         redirect_uri=redirect_uri,
@@ -177,7 +195,7 @@ def handle_missing_token(
         prompt="none" if silent else None,
     )
     logger.info("Sending user %s to Canvas to authorize", request.user.pk)
-    return HttpResponseRedirect(url)
+    return url, dance
 
 
 def oauth_callback(request: HttpRequest) -> HttpResponse:
@@ -186,9 +204,14 @@ def oauth_callback(request: HttpRequest) -> HttpResponse:
     Store the token and redirect to where the dance began. Raise a ``CanvasOAuthError``
     for anything that is not a valid, expected answer; no call goes to Canvas then.
     """
-    _require_login(request)
     params = request.GET
     state_value = params.get("state")
+    popup_dance = state.finish_popup(state_value) if state_value else None
+    if popup_dance is not None:
+        from canvas_oauth import popup
+
+        return popup.returned(request, popup_dance)
+    _require_login(request)
     error = params.get("error")
     if error and not state_value:
         # Canvas omits state on some refusals (spec §1.3); showing them is harmless.
@@ -209,6 +232,14 @@ def oauth_callback(request: HttpRequest) -> HttpResponse:
     code = params.get("code")
     if not code:
         raise InvalidOAuthReturnError()
+    exchange_and_store(request, dance, code)
+    return HttpResponseRedirect(safe_next_url(request, dance.next_url))
+
+
+def exchange_and_store(
+    request: HttpRequest, dance: state.PendingDance, code: str
+) -> CanvasOAuth2Token:
+    """Trade the dance's code for tokens and store them for ``request.user``."""
     instance = instances.get(dance.domain)
     grant = instance.client().exchange_code(
         code,
@@ -218,4 +249,4 @@ def oauth_callback(request: HttpRequest) -> HttpResponse:
     )
     token = tokens.save_grant(request.user, dance.domain, grant, instance.scopes)
     _cache(request)[token.domain] = token
-    return HttpResponseRedirect(safe_next_url(request, dance.next_url))
+    return token

@@ -1,9 +1,13 @@
-"""Pending authorizations: the ``state`` of each dance, kept in the user's session.
+"""Pending authorizations: the ``state`` of each dance, kept server-side.
 
 A dance begins when the user is sent to Canvas and ends when Canvas sends them back.
 Each pending dance records its state value, the PKCE verifier, where to return, the
 callback URL and which Django user started it. A state is single use, expires, and is
 compared in constant time. Several dances (several tabs) may be pending at once.
+
+Ordinary dances live in the user's session. Popup dances (for tools in an iframe, whose
+session cookie the popup does not see) live in the cache, keyed by a hash of the state;
+the code Canvas returns to the popup waits there until the user's own session claims it.
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ import secrets
 import time
 from dataclasses import asdict, dataclass
 
+from django.core.cache import caches
+from django.core.cache.backends.base import BaseCache
 from django.http import HttpRequest
 
 from canvas_oauth import conf
@@ -37,6 +43,7 @@ class PendingDance:
     code_verifier: str
     created: float
     silent: bool = False
+    popup: bool = False
 
     @property
     def code_challenge(self) -> str:
@@ -56,6 +63,7 @@ def begin(
     domain: str,
     silent: bool = False,
     pkce: bool = True,
+    popup: bool = False,
 ) -> PendingDance:
     """Record a new dance for ``request.user`` and return it.
 
@@ -71,7 +79,11 @@ def begin(
         code_verifier=secrets.token_urlsafe(64) if pkce else "",
         created=time.time(),
         silent=silent,
+        popup=popup,
     )
+    if popup:
+        _cache().set(_cache_key("dance", dance.state), asdict(dance), _ttl())
+        return dance
     pending = [d for d in _load(request) if not _expired(d)]
     pending.append(asdict(dance))
     request.session[SESSION_KEY] = pending[-MAX_PENDING:]
@@ -95,12 +107,65 @@ def finish(request: HttpRequest, state: str) -> PendingDance:
             keep.append(entry)
     if pending:
         request.session[SESSION_KEY] = keep
-    if found is None or _expired(found):
+    if found is None:
+        raise InvalidOAuthStateError()
+    return _as_dance(found)
+
+
+def finish_popup(state: str) -> PendingDance | None:
+    """Remove and return the popup dance whose state is ``state``, or None if there is none."""
+    entry = _take(_cache_key("dance", state))
+    return None if entry is None else _as_dance(entry)
+
+
+def is_waiting(state: str) -> bool:
+    """Tell whether a popup dance with this state is still waiting for Canvas."""
+    return _cache().get(_cache_key("dance", state)) is not None
+
+
+def stash_answer(dance: PendingDance, answer: dict[str, str]) -> None:
+    """Keep Canvas's answer to a popup dance (its code, or its error) for the user to claim."""
+    _cache().set(_cache_key("answer", dance.state), {"dance": asdict(dance), **answer}, _ttl())
+
+
+def claim_answer(state: str) -> tuple[PendingDance, dict[str, str]]:
+    """Remove and return the dance and Canvas's answer stashed for ``state`` (single use)."""
+    stashed = _take(_cache_key("answer", state))
+    if not isinstance(stashed, dict):
+        raise InvalidOAuthStateError()
+    dance = _as_dance(stashed.pop("dance", None))
+    return dance, {k: v for k, v in stashed.items() if isinstance(v, str)}
+
+
+def _as_dance(entry: object) -> PendingDance:
+    if not isinstance(entry, dict) or _expired(entry):
         raise InvalidOAuthStateError()
     try:
-        return PendingDance(**found)
-    except TypeError as exc:  # a session written by another version of this app
+        return PendingDance(**entry)
+    except TypeError as exc:  # written by another version of this app
         raise InvalidOAuthStateError() from exc
+
+
+def _cache() -> BaseCache:
+    return caches[conf.settings.state_cache]
+
+
+def _cache_key(kind: str, state: str) -> str:
+    # Hashed, so the lookup reveals nothing about the value through timing or the cache.
+    return f"canvas_oauth:{kind}:{hashlib.sha256(state.encode()).hexdigest()}"
+
+
+def _take(key: str) -> object:
+    """Get and delete ``key``; only the caller whose delete succeeds gets the value."""
+    cache = _cache()
+    value = cache.get(key)
+    if value is None or not cache.delete(key):
+        return None
+    return value
+
+
+def _ttl() -> int:
+    return max(1, int(conf.settings.state_ttl.total_seconds()))
 
 
 def _load(request: HttpRequest) -> list[dict]:

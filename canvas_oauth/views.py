@@ -16,7 +16,7 @@ from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
-from canvas_oauth import conf, oauth
+from canvas_oauth import conf, oauth, popup
 from canvas_oauth.exceptions import (
     CanvasOAuthError,
     InvalidOAuthReturnError,
@@ -101,13 +101,16 @@ def authorize(request: HttpRequest) -> HttpResponse:
     """Start the dance on demand; ``?next=`` says where to return (this site only).
 
     ``?prompt=none`` tries a silent re-authorization first; ``?domain=`` picks one of the
-    allow-listed Canvas instances instead of the one the request resolves to.
+    allow-listed Canvas instances instead of the one the request resolves to;
+    ``?popup=1`` answers JSON for ``connect.js`` instead of redirecting (``popup.py``).
     """
+    next_url = oauth.safe_next_url(request, request.GET.get("next"))
+    domain = request.GET.get("domain") or None
+    if request.GET.get("popup") == "1":
+        url, dance = oauth.begin_dance(request, next_url, domain=domain, popup=True)
+        return JsonResponse({"authorize_url": url, "state": dance.state})
     return oauth.handle_missing_token(
-        request,
-        oauth.safe_next_url(request, request.GET.get("next")),
-        silent=request.GET.get("prompt") == "none",
-        domain=request.GET.get("domain") or None,
+        request, next_url, silent=request.GET.get("prompt") == "none", domain=domain
     )
 
 
@@ -127,3 +130,11 @@ def revoke(request: HttpRequest) -> HttpResponse:
     next_url = oauth.safe_next_url(request, request.POST.get("next"))
     oauth.revoke_oauth_token(request)
     return HttpResponseRedirect(next_url)
+
+
+@never_cache
+@require_POST
+@handles_errors
+def complete(request: HttpRequest) -> HttpResponse:
+    """Claim a popup dance's answer for the logged-in user (see ``canvas_oauth.popup``)."""
+    return popup.complete(request)

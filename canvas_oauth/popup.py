@@ -1,0 +1,75 @@
+"""The popup dance, for tools launched inside a Canvas iframe.
+
+In an iframe, the browser may withhold or partition the tool's session cookie, and Canvas
+refuses to be framed. So the tool's page (in the iframe, logged in) starts a dance whose
+state lives in the cache, and opens Canvas in a popup. Canvas sends the popup back to the
+callback, which keeps Canvas's answer in the cache under the state and tells the opener.
+The tool's page then claims the answer with its own session: the token is stored for the
+user that session names, never for a user named by a request parameter.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+
+from canvas_oauth import oauth, state
+from canvas_oauth.exceptions import (
+    AuthorizationDeniedError,
+    CanvasOAuthError,
+    InvalidOAuthReturnError,
+)
+
+logger = logging.getLogger(__name__)
+
+TEMPLATE = "canvas_oauth/popup_returned.html"
+
+
+def returned(request: HttpRequest, dance: state.PendingDance) -> HttpResponse:
+    """Answer Canvas's redirect in the popup: keep the answer, tell the opener, close."""
+    params = request.GET
+    error = params.get("error")
+    code = params.get("code")
+    if error:
+        answer = {"error": error, "error_description": params.get("error_description", "")}
+        failure: CanvasOAuthError | None = AuthorizationDeniedError(
+            error, answer["error_description"]
+        )
+    elif code:
+        answer, failure = {"code": code}, None
+    else:
+        answer, failure = {"error": "invalid_return"}, InvalidOAuthReturnError()
+    state.stash_answer(dance, answer)
+    context = {
+        "result": {"type": "canvas_oauth", "state": dance.state, "ok": failure is None},
+        "message": failure.message if failure else "Canvas is connected.",
+        "status_code": failure.status_code if failure else 200,
+    }
+    return render(request, TEMPLATE, context, status=context["status_code"])
+
+
+def complete(request: HttpRequest) -> HttpResponse:
+    """Claim the answer of a popup dance for the logged-in user and store the token.
+
+    Answer 202 while the popup has not come back yet, so the page can poll.
+    """
+    oauth._require_login(request)
+    state_value = request.POST.get("state", "")
+    if state_value and state.is_waiting(state_value):
+        return JsonResponse({"status": "pending"}, status=202)
+    dance, answer = state.claim_answer(state_value)
+    if dance.user_pk != str(request.user.pk):
+        raise InvalidOAuthReturnError(
+            "This Canvas authorization was started by someone else. Please start again."
+        )
+    if "code" not in answer:
+        if answer.get("error") == "invalid_return":
+            raise InvalidOAuthReturnError()
+        raise AuthorizationDeniedError(answer.get("error", ""), answer.get("error_description", ""))
+    oauth.exchange_and_store(request, dance, answer["code"])
+    logger.info("Completed a popup authorization for user %s", request.user.pk)
+    return JsonResponse(
+        {"status": "connected", "next": oauth.safe_next_url(request, dance.next_url)}
+    )

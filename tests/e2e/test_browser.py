@@ -1,0 +1,261 @@
+"""The example site in Chromium, against a fake Canvas served on loopback.
+
+The site runs as a real ``runserver`` process on its own SQLite file; the fake Canvas
+runs in this process, so the tests can expire its tokens and count its calls. Each step
+leaves a screenshot in ``e2e-artifacts/``; with ``CANVAS_OAUTH_E2E_DOCS=1`` the consent
+and connected pages are also copied to ``docs/`` for the README.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import shutil
+import socket
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import BrowserContext, Page, Playwright, expect, sync_playwright
+
+from canvas_oauth.testing import FakeCanvas, LiveFakeCanvas
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "e2e-artifacts"
+DOCS = ROOT / "docs"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+VIEWPORT = {"width": 1000, "height": 700}
+PASSWORD = "e2e-password"
+TOKEN_TABLE = "canvas_oauth_canvasoauth2token"
+
+
+def _load_run_demo():
+    """Import example/run_demo.py (not on sys.path) for its helpers."""
+    name = "canvas_oauth_example_run_demo"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, ROOT / "example" / "run_demo.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module  # dataclasses look their module up there
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+run_demo = _load_run_demo()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class Site:
+    """The running example site, its database and the fake Canvas behind it."""
+
+    url: str
+    fake: FakeCanvas
+    database: Path
+
+    def _query(self, sql: str, *params: object) -> list[tuple]:
+        with sqlite3.connect(self.database) as connection:
+            return connection.execute(sql, params).fetchall()
+
+    def stored_expiry(self, username: str) -> list[datetime]:
+        """Return when the site's stored tokens of ``username`` expire."""
+        rows = self._query(
+            f"SELECT t.expires FROM {TOKEN_TABLE} t JOIN auth_user u ON u.id = t.user_id "
+            "WHERE u.username = ?",
+            username,
+        )
+        return [datetime.fromisoformat(value).replace(tzinfo=timezone.utc) for (value,) in rows]
+
+    def expire_stored_token(self, username: str) -> None:
+        """Make the site believe the access token of ``username`` has expired."""
+        self._query(
+            f"UPDATE {TOKEN_TABLE} SET expires = '2000-01-01 00:00:00' "
+            "WHERE user_id = (SELECT id FROM auth_user WHERE username = ?)",
+            username,
+        )
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    ARTIFACTS.mkdir(exist_ok=True)
+    fake = FakeCanvas(client_name="canvas_oauth demo")
+    with LiveFakeCanvas(fake) as live:
+        database = tmp_path_factory.mktemp("site") / "db.sqlite3"
+        config = run_demo.DemoConfig(
+            site_port=free_port(),
+            canvas_port=live.port,
+            client_id=fake.client_id,
+            client_secret=fake.client_secret,
+            canvas_domain=live.url,
+            fake=True,
+        )
+        env = run_demo.site_environ(config, {**os.environ, "DEMO_DATABASE": str(database)})
+        for args in (
+            ("migrate", "--noinput", "-v", "0"),
+            ("demo_user", "demo", PASSWORD),
+            ("demo_user", "grace", PASSWORD),
+        ):
+            subprocess.run(run_demo.manage(*args), env=env, check=True, capture_output=True)
+        with open(ARTIFACTS / "site.log", "wb") as log:
+            server = subprocess.Popen(
+                run_demo.manage("runserver", f"127.0.0.1:{config.site_port}", "--noreload"),
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+            try:
+                assert run_demo.wait_for_port(config.site_port, server), (
+                    "see e2e-artifacts/site.log"
+                )
+                yield Site(url=config.site_url.rstrip("/"), fake=fake, database=database)
+            finally:
+                server.terminate()
+                server.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def playwright() -> Iterator[Playwright]:
+    assert os.path.exists(CHROMIUM), f"{CHROMIUM} is missing: apt-get install chromium"
+    with sync_playwright() as p:
+        yield p
+
+
+@pytest.fixture
+def new_page(playwright: Playwright, tmp_path: Path) -> Iterator[Callable[[], Page]]:
+    """Open pages in a fresh Chromium profile: no cookies, no Django session."""
+    contexts: list[BrowserContext] = []
+
+    def open_page() -> Page:
+        context = playwright.chromium.launch_persistent_context(
+            user_data_dir=tmp_path / f"profile-{len(contexts)}",
+            executable_path=CHROMIUM,
+            headless=True,
+            args=CHROMIUM_ARGS,
+            viewport=VIEWPORT,
+        )
+        contexts.append(context)
+        context.set_default_timeout(15_000)
+        return context.pages[0] if context.pages else context.new_page()
+
+    yield open_page
+    for context in contexts:
+        context.close()
+
+
+def screenshot(page: Page, name: str, docs_name: str | None = None) -> None:
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=path)
+    if docs_name and os.environ.get("CANVAS_OAUTH_E2E_DOCS") == "1":
+        DOCS.mkdir(exist_ok=True)
+        shutil.copyfile(path, DOCS / docs_name)
+
+
+def log_in(page: Page, site: Site, username: str) -> None:
+    """Open the home page, get sent to the login page, and log in."""
+    page.goto(site.url + "/")
+    expect(page).to_have_url(site.url + "/accounts/login/?next=/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", PASSWORD)
+    page.click("#login")
+
+
+def expect_consent_page(page: Page, site: Site) -> None:
+    expect(page).to_have_url(
+        re.compile("^" + re.escape(site.fake.base_url + "/login/oauth2/auth?"))
+    )
+    expect(page.locator("h1")).to_have_text(
+        "canvas_oauth demo is requesting access to your account."
+    )
+
+
+def expect_connected(page: Page, site: Site) -> None:
+    expect(page).to_have_url(site.url + "/")
+    expect(page.locator("#connected")).to_have_text("Connected to Canvas as Ada Lovelace")
+
+
+def test_authorize_refresh_and_disconnect(site: Site, new_page: Callable[[], Page]) -> None:
+    page = new_page()
+    page.goto(site.url + "/")
+    expect(page.locator("#login")).to_be_visible()
+    screenshot(page, "01-login")
+
+    log_in(page, site, "demo")
+    expect_consent_page(page, site)
+    screenshot(page, "02-consent", "consent.png")
+
+    page.click("#authorize")
+    expect_connected(page, site)
+    screenshot(page, "03-connected", "connected.png")
+    assert len(site.fake.live_tokens()) == 1
+
+    # Both sides agree the access token has expired: the next visit must refresh it.
+    refreshes = site.fake.calls["token:refresh_token"]
+    site.fake.expire_access_tokens()
+    site.expire_stored_token("demo")
+    page.reload()
+    expect_connected(page, site)
+    assert site.fake.calls["token:refresh_token"] == refreshes + 1
+    (expires,) = site.stored_expiry("demo")
+    assert expires > datetime.now(timezone.utc)
+    screenshot(page, "04-refreshed")
+
+    # Revoked in Canvas: the API answers 401 with a challenge, the site forgets the token
+    # (invalidate_oauth_token) and sends the browser to authorize again.
+    site.fake.revoke_all()
+    page.reload()
+    expect_consent_page(page, site)
+    assert site.stored_expiry("demo") == []
+    page.click("#authorize")
+    expect_connected(page, site)
+
+    # Disconnect revokes the token at Canvas and deletes it; home then needs a new one.
+    revokes = site.fake.calls["revoke"]
+    page.click("#disconnect")
+    expect_consent_page(page, site)
+    assert site.fake.calls["revoke"] == revokes + 1
+    assert site.fake.live_tokens() == []
+    assert site.stored_expiry("demo") == []
+    screenshot(page, "05-disconnected")
+
+    page.goto(site.url + "/")
+    expect_consent_page(page, site)
+
+    page.click("#authorize")
+    expect_connected(page, site)
+    page.click("#logout")
+    expect(page).to_have_url(site.url + "/accounts/login/")
+
+
+def test_cancel_shows_declined_page(site: Site, new_page: Callable[[], Page]) -> None:
+    page = new_page()
+    log_in(page, site, "grace")
+    expect_consent_page(page, site)
+
+    with page.expect_response(lambda r: "/oauth/oauth-callback" in r.url) as callback:
+        page.click("#cancel")
+    assert callback.value.status == 403
+    expect(page.locator("body")).to_contain_text("You declined access")
+    assert site.stored_expiry("grace") == []
+    screenshot(page, "06-declined")
