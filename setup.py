@@ -11,7 +11,14 @@ setup(
     license="MIT",
     packages=find_packages(include=["canvas_oauth", "canvas_oauth.*"]),
     include_package_data=True,
-    package_data={"canvas_oauth": ["templates/*.html", "templates/canvas_oauth/*.html", "static/canvas_oauth/*.js", "py.typed"]},
+    package_data={
+        "canvas_oauth": [
+            "templates/*.html",
+            "templates/canvas_oauth/*.html",
+            "static/canvas_oauth/*.js",
+            "py.typed",
+        ]
+    },
     python_requires=">=3.10",
     install_requires=["Django>=5.2,<6.2", "requests>=2.31", "cryptography>=42"],
     extras_require={"testing": ["responses>=0.25", "pytest>=8"]},
