@@ -67,7 +67,7 @@ async def aget_oauth_token(request: HttpRequest, domain: str | None = None) -> s
 
 def refresh_oauth_token(request: HttpRequest, domain: str | None = None) -> CanvasOAuth2Token:
     """Refresh ``request.user``'s token now (unless another request just did) and return it."""
-    _require_login(request)
+    require_login(request)
     key = _domain_for(request, domain)
     try:
         token = CanvasOAuth2Token.objects.get(user=request.user, domain=key)
@@ -79,7 +79,7 @@ def refresh_oauth_token(request: HttpRequest, domain: str | None = None) -> Canv
 
 
 def _token_for(request: HttpRequest, domain: str | None) -> CanvasOAuth2Token:
-    _require_login(request)
+    require_login(request)
     key = _domain_for(request, domain)
     cache = _cache(request)
     token = cache.get(key)
@@ -98,7 +98,8 @@ def _cache(request: HttpRequest) -> dict[str, CanvasOAuth2Token]:
     return request.__dict__.setdefault(_REQUEST_CACHE, {})
 
 
-def _require_login(request: HttpRequest) -> None:
+def require_login(request: HttpRequest) -> None:
+    """Raise ``LoginRequiredError`` unless someone is logged in."""
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         raise LoginRequiredError()
@@ -110,7 +111,7 @@ def invalidate_oauth_token(request: HttpRequest, domain: str | None = None) -> N
     Call it when Canvas answers 401 with a ``WWW-Authenticate`` header; it raises
     ``InvalidTokenError`` (a ``MissingTokenError``), which the middleware handles.
     """
-    _require_login(request)
+    require_login(request)
     key = _domain_for(request, domain)
     _cache(request).pop(key, None)
     tokens.invalidate_token(request.user, key)
@@ -119,7 +120,7 @@ def invalidate_oauth_token(request: HttpRequest, domain: str | None = None) -> N
 
 def revoke_oauth_token(request: HttpRequest, domain: str | None = None) -> bool:
     """Revoke the user's token at Canvas and delete it; see ``tokens.revoke_token``."""
-    _require_login(request)
+    require_login(request)
     key = _domain_for(request, domain)
     _cache(request).pop(key, None)
     return tokens.revoke_token(request.user, key)
@@ -171,7 +172,7 @@ def begin_dance(
     A ``popup`` dance keeps its state in the cache rather than the session (see
     ``canvas_oauth.popup``).
     """
-    _require_login(request)
+    require_login(request)
     instance = instances.get(_domain_for(request, domain))
     redirect_uri = conf.settings.redirect_uri or request.build_absolute_uri(
         reverse("canvas-oauth-callback")
@@ -211,7 +212,7 @@ def oauth_callback(request: HttpRequest) -> HttpResponse:
         from canvas_oauth import popup
 
         return popup.returned(request, popup_dance)
-    _require_login(request)
+    require_login(request)
     error = params.get("error")
     if error and not state_value:
         # Canvas omits state on some refusals (spec §1.3); showing them is harmless.

@@ -55,7 +55,7 @@ def complete(request: HttpRequest) -> HttpResponse:
 
     Answer 202 while the popup has not come back yet, so the page can poll.
     """
-    oauth._require_login(request)
+    oauth.require_login(request)
     state_value = request.POST.get("state", "")
     if state_value and state.is_waiting(state_value):
         return JsonResponse({"status": "pending"}, status=202)
