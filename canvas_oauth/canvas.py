@@ -257,15 +257,21 @@ def _parse_expires_in(raw: object) -> int | None:
 
 
 def _parse_user(raw: object) -> CanvasUser | None:
+    """Read the token response's ``user``, bounded to what the database columns hold."""
     if not isinstance(raw, dict):
         return None
     user_id = raw.get("id")
-    if isinstance(user_id, bool) or not isinstance(user_id, int):
+    if isinstance(user_id, bool) or not isinstance(user_id, int) or abs(user_id) >= 2**63:
         user_id = None
     global_id = raw.get("global_id")
     name = raw.get("name")
     return CanvasUser(
         id=user_id,
-        global_id=str(global_id) if isinstance(global_id, (str, int)) else "",
-        name=name if isinstance(name, str) else "",
+        global_id=_bounded(str(global_id), 64) if isinstance(global_id, (str, int)) else "",
+        name=_bounded(name, 255) if isinstance(name, str) else "",
     )
+
+
+def _bounded(text: str, length: int) -> str:
+    # PostgreSQL refuses NUL in text; every backend refuses text longer than its column.
+    return text.replace("\x00", "")[:length]

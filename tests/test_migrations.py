@@ -42,7 +42,7 @@ def insert_original_row(user_id, access, refresh, expires):
 def raw_tokens():
     with connection.cursor() as cursor:
         cursor.execute("SELECT access_token, refresh_token FROM canvas_oauth_canvasoauth2token")
-        return cursor.fetchall()
+        return list(cursor.fetchall())
 
 
 @pytest.mark.django_db(transaction=True)

@@ -7,6 +7,21 @@ from django.db import migrations, models
 import canvas_oauth.conf
 
 
+def require_domain(apps, schema_editor):
+    """Refuse to start, before any schema change, when stored rows would get no domain.
+
+    MySQL commits each schema change at once, so failing later would leave it half done.
+    """
+    Token = apps.get_model("canvas_oauth", "CanvasOAuth2Token")
+    if Token.objects.using(schema_editor.connection.alias).exists() and not (
+        canvas_oauth.conf.default_domain()
+    ):
+        raise RuntimeError(
+            "canvas_oauth: set CANVAS_OAUTH_CANVAS_DOMAIN before migrating, so that the "
+            "stored tokens can be assigned to their Canvas instance."
+        )
+
+
 def set_domain(apps, schema_editor):
     """Give rows from the single-domain era the configured domain and scopes.
 
@@ -17,11 +32,6 @@ def set_domain(apps, schema_editor):
     if not rows.exists():
         return
     domain = canvas_oauth.conf.default_domain()
-    if not domain:
-        raise RuntimeError(
-            "canvas_oauth: set CANVAS_OAUTH_CANVAS_DOMAIN before migrating, so that the "
-            "stored tokens can be assigned to their Canvas instance."
-        )
     rows.update(domain=domain, scopes=" ".join(canvas_oauth.conf.settings.scopes or []))
 
 
@@ -32,6 +42,7 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
+        migrations.RunPython(require_domain, migrations.RunPython.noop, elidable=True),
         migrations.AddField(
             model_name="canvasoauth2token",
             name="domain",

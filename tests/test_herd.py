@@ -1,0 +1,352 @@
+"""A herd of callers with one expired token: Canvas sees exactly one refresh.
+
+These run on whichever database ``DATABASE_URL`` names. Models are imported inside the
+tests: the process workers import this module before Django is set up.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import threading
+import time
+from collections.abc import Callable
+from datetime import timedelta
+
+import pytest
+from django.db import connection, connections
+
+THREADS = 12
+PROCESSES = 6
+LATENCY = 0.2
+
+
+def run_together(count: int, call: Callable[[], str]) -> list[str]:
+    """Run ``call`` in ``count`` threads released at once; return their results in order."""
+    barrier = threading.Barrier(count)
+    results: list[str | None] = [None] * count
+    errors: list[BaseException] = []
+
+    def work(index: int) -> None:
+        try:
+            barrier.wait(timeout=10)
+            results[index] = call()
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert not any(thread.is_alive() for thread in threads)
+    assert not errors, errors
+    return results  # type: ignore[return-value]
+
+
+def as_request(rf, user):
+    request = rf.get("/canvas/")
+    request.user = user
+    return request
+
+
+@pytest.mark.django_db(transaction=True)
+def test_threads_share_one_refresh_through_get_oauth_token(rf, user, expired_token, fake_canvas):
+    from canvas_oauth.models import CanvasOAuth2Token
+    from canvas_oauth.oauth import get_oauth_token
+
+    fake_canvas.latency["token"] = LATENCY
+    results = run_together(THREADS, lambda: get_oauth_token(as_request(rf, user)))
+    assert fake_canvas.calls["token:refresh_token"] == 1
+    assert len(set(results)) == 1
+    assert results[0] != expired_token.access_token
+    assert fake_canvas.is_live(results[0])
+    assert CanvasOAuth2Token.objects.get(pk=expired_token.pk).access_token == results[0]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_threads_share_one_refresh_through_the_token_service(user, expired_token, fake_canvas):
+    from canvas_oauth import tokens
+
+    fake_canvas.latency["token"] = LATENCY
+    results = run_together(THREADS, lambda: tokens.get_token(user).access_token)
+    assert fake_canvas.calls["token:refresh_token"] == 1
+    assert len(set(results)) == 1
+    assert fake_canvas.is_live(results[0])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_dead_refresh_token_is_found_once_by_the_herd(user, expired_token, fake_canvas):
+    from canvas_oauth import tokens
+    from canvas_oauth.exceptions import MissingTokenError
+    from canvas_oauth.models import CanvasOAuth2Token
+
+    fake_canvas.revoke_all()
+    fake_canvas.latency["token"] = LATENCY
+
+    def call() -> str:
+        try:
+            return tokens.get_token(user).access_token
+        except MissingTokenError:
+            return "missing"
+
+    assert set(run_together(THREADS, call)) == {"missing"}
+    assert fake_canvas.calls["token:refresh_token"] == 1
+    assert not CanvasOAuth2Token.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_lock_wait_that_times_out_answers_503_and_keeps_the_token(
+    browser, user, expired_token, fake_canvas, settings, monkeypatch
+):
+    from canvas_oauth import tokens
+    from canvas_oauth.exceptions import TokenRefreshError
+    from canvas_oauth.locks import locked_token
+    from canvas_oauth.models import CanvasOAuth2Token
+
+    monkeypatch.setattr(tokens, "LOCK_MARGIN", 0.1)
+    settings.CANVAS_OAUTH_TIMEOUT = 0.2
+    before = CanvasOAuth2Token.objects.get(pk=expired_token.pk)
+    held, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        # Another worker holds the row lock far longer than a refresh may take.
+        try:
+            with locked_token(CanvasOAuth2Token.objects.get(pk=before.pk), wait=5):
+                held.set()
+                release.wait(15)
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert held.wait(5)
+        started = time.monotonic()
+        response = browser.get("/canvas/")
+        waited = time.monotonic() - started
+        with pytest.raises(TokenRefreshError):
+            tokens.get_token(user)
+    finally:
+        release.set()
+        holder.join(10)
+    assert response.status_code == 503
+    assert b"not available right now" in response.content
+    # MySQL counts lock waits in whole seconds, so one second is the shortest wait there.
+    assert waited < 3
+    assert fake_canvas.calls["token"] == 0
+    after = CanvasOAuth2Token.objects.get(pk=before.pk)
+    assert (after.access_token, after.refresh_token, after.expires) == (
+        before.access_token,
+        before.refresh_token,
+        before.expires,
+    )
+    # The lock is free again: the next request refreshes, once.
+    assert browser.get("/canvas/").status_code == 200
+    assert browser.get("/canvas/").status_code == 200
+    assert fake_canvas.calls["token:refresh_token"] == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_waiter_returns_the_token_refreshed_while_it_waited(user, expired_token, fake_canvas):
+    from canvas_oauth import tokens
+    from canvas_oauth.models import CanvasOAuth2Token
+
+    fake_canvas.latency["token"] = 0.5
+    stale = CanvasOAuth2Token.objects.get(pk=expired_token.pk)
+    first: list[str] = []
+
+    def refresher() -> None:
+        try:
+            first.append(tokens.get_token(user).access_token)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=refresher)
+    thread.start()
+    time.sleep(0.2)  # the refresher holds the lock while Canvas answers
+    second = tokens.refresh(stale).access_token
+    thread.join(10)
+    assert first == [second]
+    assert fake_canvas.calls["token:refresh_token"] == 1
+
+
+def lock_wait_setting():
+    """Return the current connection's lock-wait limit, as the database reports it."""
+    queries = {
+        "postgresql": "SHOW lock_timeout",
+        "mysql": "SELECT @@SESSION.innodb_lock_wait_timeout",
+        "sqlite": "PRAGMA busy_timeout",
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(queries[connection.vendor])
+        return cursor.fetchone()[0]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_even_a_tiny_wait_is_bounded_and_the_limit_is_put_back(user, expired_token):
+    from django.db import DatabaseError
+
+    from canvas_oauth.locks import LockTimeout, locked_token
+    from canvas_oauth.models import CanvasOAuth2Token
+
+    row = CanvasOAuth2Token.objects.get(pk=expired_token.pk)
+    before = lock_wait_setting()
+    held, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        try:
+            with locked_token(CanvasOAuth2Token.objects.get(pk=row.pk), wait=5):
+                held.set()
+                release.wait(15)
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert held.wait(5)
+        started = time.monotonic()
+        # PostgreSQL reads a lock_timeout of "0ms" as no limit at all.
+        with pytest.raises((LockTimeout, DatabaseError)), locked_token(row, wait=0.0001):
+            pass
+        assert time.monotonic() - started < 3
+    finally:
+        release.set()
+        holder.join(10)
+    assert lock_wait_setting() == before
+    with locked_token(row, wait=1) as current:
+        assert current.pk == row.pk
+    assert lock_wait_setting() == before
+
+
+def test_a_sqlite_file_bounds_the_write_lock_wait_and_puts_it_back(tmp_path, django_db_blocker):
+    from django.db import OperationalError
+    from django.db.utils import ConnectionHandler
+
+    from canvas_oauth.locks import _bounded_wait
+
+    handler = ConnectionHandler(
+        {
+            alias: {"ENGINE": "django.db.backends.sqlite3", "NAME": str(tmp_path / "lock.db")}
+            for alias in ("default", "waiter")
+        }
+    )
+    holder, waiter = handler["default"], handler["waiter"]
+    with django_db_blocker.unblock():
+        try:
+            with holder.cursor() as cursor:
+                cursor.execute("CREATE TABLE t (x integer)")
+                cursor.execute("BEGIN IMMEDIATE")  # the write lock, as a refresh holds it
+            started = time.monotonic()
+            with (
+                pytest.raises(OperationalError),
+                _bounded_wait(waiter, 0.2),
+                waiter.cursor() as cursor,
+            ):
+                cursor.execute("INSERT INTO t VALUES (1)")
+            # Without the bound, SQLite would wait its default five seconds.
+            assert time.monotonic() - started < 2
+            with waiter.cursor() as cursor:
+                cursor.execute("PRAGMA busy_timeout")
+                assert cursor.fetchone()[0] == 5000
+        finally:
+            handler.close_all()
+
+
+# Separate processes: each one its own Django, connection and process-local locks, all
+# refreshing through a fake Canvas on loopback that counts the calls.
+
+
+def _setup_django(config: dict) -> None:
+    os.environ["DJANGO_SETTINGS_MODULE"] = "tests.settings"
+    from django.conf import settings
+
+    settings.DATABASES["default"]["NAME"] = config["db_name"]
+    settings.CANVAS_OAUTH_CANVAS_DOMAIN = config["domain"]
+    import django
+
+    django.setup()
+
+
+def _prepare_file_db(config: dict, token: dict) -> None:
+    """Create the schema, a user and an expired token in a SQLite file (own process)."""
+    _setup_django(config)
+    from django.contrib.auth import get_user_model
+    from django.core.management import call_command
+    from django.utils import timezone
+
+    from canvas_oauth.models import CanvasOAuth2Token
+
+    call_command("migrate", verbosity=0)
+    user = get_user_model().objects.create_user("ada", "ada@example.edu", "pw")
+    CanvasOAuth2Token.objects.create(
+        user=user,
+        access_token=token["access_token"],
+        refresh_token=token["refresh_token"],
+        expires=timezone.now() - timedelta(seconds=10),
+    )
+    connections.close_all()
+
+
+def _herd_worker(config: dict, barrier, results) -> None:
+    """Refresh the user's token in a process of its own; report the token or the error."""
+    try:
+        _setup_django(config)
+        from django.contrib.auth import get_user_model
+
+        from canvas_oauth import tokens
+
+        user = get_user_model().objects.get(username=config["username"])
+        barrier.wait(timeout=60)
+        results.put(tokens.get_token(user).access_token)
+    except BaseException as exc:
+        results.put(f"error: {exc!r}")
+    finally:
+        connections.close_all()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_processes_share_one_refresh(user, live_fake_canvas, settings, tmp_path):
+    from tests.conftest import store_token
+
+    fake = live_fake_canvas
+    token = store_token(fake, user, expires_in=-10)
+    fake.expire_access_tokens()
+    db_name = connection.settings_dict["NAME"]
+    if connection.vendor == "sqlite" and connection.is_in_memory_db():
+        # An in-memory database lives in one process; share a file between processes.
+        db_name = str(tmp_path / "herd.sqlite3")
+    config = {
+        "db_name": db_name,
+        "domain": settings.CANVAS_OAUTH_CANVAS_DOMAIN,
+        "username": user.username,
+    }
+    context = multiprocessing.get_context("spawn")
+    if db_name != connection.settings_dict["NAME"]:
+        values = {"access_token": token.access_token, "refresh_token": token.refresh_token}
+        prepare = context.Process(target=_prepare_file_db, args=(config, values))
+        prepare.start()
+        prepare.join(60)
+        assert prepare.exitcode == 0
+    connections.close_all()  # nothing shared with the children
+
+    fake.latency["token"] = LATENCY
+    barrier = context.Barrier(PROCESSES)
+    results = context.Queue()
+    workers = [
+        context.Process(target=_herd_worker, args=(config, barrier, results))
+        for _ in range(PROCESSES)
+    ]
+    for worker in workers:
+        worker.start()
+    answers = [results.get(timeout=90) for _ in workers]
+    for worker in workers:
+        worker.join(30)
+    assert [worker.exitcode for worker in workers] == [0] * PROCESSES
+    assert not [answer for answer in answers if answer.startswith("error:")], answers
+    assert fake.calls["token:refresh_token"] == 1
+    assert len(set(answers)) == 1
+    assert fake.is_live(answers[0])
