@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: test lint format migrations-check clean demo e2e
+.PHONY: test lint format migrations-check clean demo e2e bench
 
 $(STAMP): requirements-dev.txt setup.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -22,6 +22,13 @@ demo: $(STAMP)
 # Browser tests (Playwright driving /usr/bin/chromium); `make test` leaves them out.
 e2e: $(STAMP)
 	CANVAS_OAUTH_E2E=1 $(PY) -m pytest -p no:cacheprovider tests/e2e
+
+# Benchmarks on SQLite and the PostgreSQL of BENCH_PG_URL (default postgres@127.0.0.1:5432);
+# writes bench/RESULTS.md. Needs wrk (apt-get install -y wrk) for the throughput part.
+bench: $(STAMP)
+	$(PY) -m pip install --quiet -r bench/requirements.txt
+	@command -v wrk >/dev/null || echo "bench: wrk is missing (apt-get install -y wrk); using the slower bench/loadgen.py"
+	$(PY) bench/run_all.py
 
 migrations-check: $(STAMP)
 	DJANGO_SETTINGS_MODULE=tests.settings $(PY) -m django makemigrations --check --dry-run

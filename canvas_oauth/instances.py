@@ -10,9 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 from django.http import HttpRequest
 from django.utils.module_loading import import_string
 
@@ -69,8 +72,29 @@ def from_options(domain: str, options: dict[str, Any]) -> CanvasInstance:
     )
 
 
+_configured: dict[str, CanvasInstance] | None = None
+
+
+@receiver(setting_changed)
+def _forget_configured(*, setting: str, **kwargs: Any) -> None:
+    global _configured
+    if setting.startswith(conf.PREFIX):
+        _configured = None
+
+
 def configured() -> dict[str, CanvasInstance]:
-    """Return the instances configured in settings, by stored domain form."""
+    """Return the instances configured in settings, by stored domain form.
+
+    Built once and kept until a ``CANVAS_OAUTH_*`` setting changes (``override_settings``
+    and pytest-django's ``settings`` say so): the hot path asks on every call.
+    """
+    global _configured
+    if _configured is None:
+        _configured = _build_configured()
+    return _configured
+
+
+def _build_configured() -> dict[str, CanvasInstance]:
     s = conf.settings
     found: dict[str, CanvasInstance] = {}
     for domain, options in (s.instances or {}).items():
@@ -117,13 +141,17 @@ def default_domain() -> str:
 
 def resolve(request: HttpRequest) -> str:
     """Return the Canvas domain ``request`` is for, by the configured resolver."""
-    resolver: Callable[[HttpRequest], str | None] = import_string(conf.settings.instance_resolver)
-    domain = resolver(request) or default_domain()
+    domain = _resolver(conf.settings.instance_resolver)(request) or default_domain()
     if not domain:
         raise UnknownCanvasInstanceError(
             "This page does not say which Canvas to connect to. Please launch it from Canvas."
         )
     return conf.domain_key(domain)
+
+
+@lru_cache(maxsize=8)
+def _resolver(path: str) -> Callable[[HttpRequest], str | None]:
+    return import_string(path)
 
 
 def single_domain(request: HttpRequest) -> str | None:

@@ -48,11 +48,8 @@ def get_token(user, domain: str | None = None) -> CanvasOAuth2Token:
     ``TokenRefreshError`` when Canvas could not refresh it this time.
     """
     domain = resolve_domain(domain)
-    try:
-        token = CanvasOAuth2Token.objects.get(user=user, domain=domain)
-    except CanvasOAuth2Token.DoesNotExist:
-        raise MissingTokenError() from None
-    if not _usable(token):
+    token = CanvasOAuth2Token.objects.get_for_user(user.pk, domain)
+    if token is None or not _usable(token):
         raise MissingTokenError()
     if token.expires_within(conf.settings.token_expiration_buffer):
         token = refresh(token)

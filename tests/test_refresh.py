@@ -176,3 +176,21 @@ def test_scope_drift_asks_the_user_again(request_for, user, stored_token, settin
     with pytest.raises(MissingTokenError):
         get_oauth_token(request_for(user))
     assert CanvasOAuth2Token.objects.filter(pk=stored_token.pk).exists()
+
+
+def test_the_hot_path_row_reads_like_the_orm_row(user, stored_token, django_assert_num_queries):
+    from canvas_oauth import tokens
+
+    with django_assert_num_queries(1):
+        token = tokens.get_token(user)
+    orm = CanvasOAuth2Token.objects.get(pk=stored_token.pk)
+    assert (token.pk, token.user_id, token.domain, token.expires, token.scopes) == (
+        orm.pk,
+        orm.user_id,
+        orm.domain,
+        orm.expires,
+        orm.scopes,
+    )
+    assert token.access_token == orm.access_token
+    with django_assert_num_queries(1):  # columns the hot path skips load when first read
+        assert token.refresh_token == orm.refresh_token

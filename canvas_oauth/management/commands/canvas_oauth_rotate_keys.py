@@ -12,8 +12,9 @@ from django.core.management.base import BaseCommand, CommandParser
 from django.db import transaction
 
 from canvas_oauth import crypto
-from canvas_oauth.fields import Ciphertext
 from canvas_oauth.models import CanvasOAuth2Token
+
+FIELDS = ["access_token", "refresh_token"]
 
 
 class Command(BaseCommand):
@@ -26,31 +27,21 @@ class Command(BaseCommand):
         total = CanvasOAuth2Token.objects.count()
         done = failed = 0
         last_pk = 0
-        while True:
-            # Raw column values: they are re-encrypted without ever being decrypted here.
-            batch = list(
-                CanvasOAuth2Token.objects.filter(pk__gt=last_pk)
-                .order_by("pk")
-                .values_list("pk", "access_token", "refresh_token")[:batch_size]
-            )
-            if not batch:
-                break
+        rows = CanvasOAuth2Token.objects.order_by("pk").only("pk", *FIELDS)
+        while batch := list(rows.filter(pk__gt=last_pk)[:batch_size]):
+            last_pk = batch[-1].pk
+            readable = []
+            for token in batch:
+                try:
+                    # Reading decrypts with any configured key; saving encrypts with the first.
+                    token.access_token, token.refresh_token  # noqa: B018
+                except crypto.DecryptionError:
+                    failed += 1
+                    self.stderr.write(f"Token pk={token.pk} cannot be decrypted with any key.")
+                    continue
+                readable.append(token)
             with transaction.atomic():
-                for pk, access, refresh in batch:
-                    last_pk = pk
-                    try:
-                        values = {
-                            "access_token": crypto.reencrypt(access),
-                            "refresh_token": crypto.reencrypt(refresh or ""),
-                        }
-                    except crypto.DecryptionError:
-                        failed += 1
-                        self.stderr.write(f"Token pk={pk} cannot be decrypted with any key.")
-                        continue
-                    # Ciphertext tells the field these are encrypted already.
-                    CanvasOAuth2Token.objects.filter(pk=pk).update(
-                        **{name: Ciphertext(value) for name, value in values.items()}
-                    )
-                    done += 1
+                CanvasOAuth2Token.objects.bulk_update(readable, FIELDS)
+            done += len(readable)
             self.stdout.write(f"Re-encrypted {done} of {total} tokens")
         self.stdout.write(self.style.SUCCESS(f"Done: {done} re-encrypted, {failed} undecryptable."))

@@ -1,0 +1,150 @@
+"""Shared helpers: database set-up, fixtures in bulk, statistics, JSON results.
+
+Every bench script runs in its own process (Django settings are per process) with
+``BENCH_DATABASE_URL`` naming the database; ``prepare`` drops and re-creates it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import sys
+from datetime import timedelta
+from pathlib import Path
+from urllib.parse import urlsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "bench" / "out"
+PG_URL = os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432/canvas_oauth_bench")
+SQLITE_URL = f"sqlite:///{OUT / 'bench.sqlite3'}"
+DOMAIN = "canvas.example.edu"
+
+
+def url_for(db: str, suffix: str = "") -> str:
+    """The database URL of ``db`` ("sqlite" or "postgres"), one database per ``suffix``."""
+    if db == "sqlite":
+        return f"sqlite:///{OUT / f'bench{suffix}.sqlite3'}"
+    return PG_URL + suffix
+
+
+def recreate_database(url: str) -> None:
+    """Drop and create the database ``url`` names (a file for SQLite)."""
+    parts = urlsplit(url)
+    if parts.scheme == "sqlite":
+        path = Path(parts.path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        for extra in ("", "-wal", "-shm", "-journal"):
+            Path(str(path) + extra).unlink(missing_ok=True)
+        return
+    import psycopg
+
+    name = parts.path.lstrip("/")
+    admin_url = url.rsplit("/", 1)[0] + "/postgres"
+    with psycopg.connect(
+        admin_url.replace("postgres://", "postgresql://", 1), autocommit=True
+    ) as c:
+        c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        c.execute(f'CREATE DATABASE "{name}"')
+
+
+def setup_django(url: str, *, fresh: bool = True, **env: str) -> None:
+    """Point the bench settings at ``url``, optionally re-create it, and migrate."""
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    os.environ["BENCH_DATABASE_URL"] = url
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings")
+    os.environ.update(env)
+    if fresh:
+        recreate_database(url)
+    import django
+
+    django.setup()
+    if fresh:
+        from django.core.management import call_command
+
+        call_command("migrate", verbosity=0)
+
+
+def db_version() -> str:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        if connection.vendor == "sqlite":
+            cursor.execute("select sqlite_version()")
+            return "SQLite " + cursor.fetchone()[0]
+        cursor.execute("show server_version")
+        return "PostgreSQL " + cursor.fetchone()[0]
+
+
+def make_users(count: int, prefix: str = "u", batch: int = 5000) -> list[int]:
+    """Create ``count`` users fast (unusable passwords, no hashing); return their pks."""
+    from django.contrib.auth import get_user_model
+
+    User = get_user_model()
+    users = [User(username=f"{prefix}{i}", password="!") for i in range(count)]
+    User.objects.bulk_create(users, batch_size=batch)
+    return list(
+        User.objects.filter(username__startswith=prefix).order_by("pk").values_list("pk", flat=True)
+    )
+
+
+def make_tokens(
+    user_pks: list[int],
+    *,
+    expires_in: timedelta = timedelta(hours=1),
+    domain: str = DOMAIN,
+    batch: int = 5000,
+) -> None:
+    """Store one token per user, encrypted up front (``Ciphertext`` skips re-encryption)."""
+    from django.utils import timezone
+
+    from canvas_oauth import crypto
+    from canvas_oauth.fields import Ciphertext
+    from canvas_oauth.models import CanvasOAuth2Token
+
+    expires = timezone.now() + expires_in
+    for start in range(0, len(user_pks), batch):
+        rows = [
+            CanvasOAuth2Token(
+                user_id=pk,
+                domain=domain,
+                access_token=Ciphertext(crypto.encrypt(f"1~access-{pk}-" + "a" * 48)),
+                refresh_token=Ciphertext(crypto.encrypt(f"1~refresh-{pk}-" + "r" * 48)),
+                expires=expires,
+                canvas_user_id=pk,
+                canvas_user_name=f"User {pk}",
+            )
+            for pk in user_pks[start : start + batch]
+        ]
+        CanvasOAuth2Token.objects.bulk_create(rows)
+
+
+def analyze() -> None:
+    """Refresh planner statistics, as autovacuum would have by the time anyone measures."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The q-th percentile (0..100) by linear interpolation."""
+    ordered = sorted(values)
+    if len(ordered) == 1:
+        return ordered[0]
+    rank = (len(ordered) - 1) * q / 100
+    low = int(rank)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def emit(result: dict, name: str) -> None:
+    """Write ``result`` to bench/out/<name>.json and print it."""
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / f"{name}.json").write_text(json.dumps(result, indent=2, default=str))
+    print(json.dumps(result, indent=2, default=str), flush=True)

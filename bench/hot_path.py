@@ -1,0 +1,151 @@
+"""The hot path: get_oauth_token on a fresh token, against a raw SELECT and the ORM fetch.
+
+    python -m bench.hot_path --db sqlite|postgres [--rows 10] [--iterations 3000]
+
+Each timed call gets a new user instance and a new request object, as a new request
+would, so the per-request cache never answers. The three methods are interleaved (the
+order rotating every iteration) so that drift in the machine hits them all alike.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import random
+import time
+
+from bench import common
+
+METHODS = ("raw_select", "orm_get", "get_oauth_token")
+
+
+def measure(user_pks: list[int], iterations: int, warmup: int = 300) -> dict:
+    """Per-call timings in µs of the three methods, plus the diagnostic components."""
+    from django.contrib.auth import get_user_model
+    from django.db import connection
+    from django.test import RequestFactory
+
+    from canvas_oauth import crypto, tokens
+    from canvas_oauth.models import CanvasOAuth2Token
+    from canvas_oauth.oauth import get_oauth_token
+
+    User = get_user_model()
+    names = [f.attname for f in User._meta.concrete_fields]
+    rows = {row[0]: row for row in User.objects.filter(pk__in=user_pks).values_list(*names)}
+    columns = ", ".join(
+        connection.ops.quote_name(f.column) for f in CanvasOAuth2Token._meta.concrete_fields
+    )
+    table = connection.ops.quote_name(CanvasOAuth2Token._meta.db_table)
+    sql = f"SELECT {columns} FROM {table} WHERE user_id = %s AND domain = %s"
+    factory = RequestFactory()
+    domain = common.DOMAIN
+
+    def raw_select(user, request):
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [user.pk, domain])
+            return cursor.fetchone()
+
+    def orm_get(user, request):
+        return CanvasOAuth2Token.objects.get(user=user, domain=domain)
+
+    def library(user, request):
+        return get_oauth_token(request)
+
+    calls = {"raw_select": raw_select, "orm_get": orm_get, "get_oauth_token": library}
+    timings: dict[str, list[float]] = {m: [] for m in METHODS}
+    order = list(METHODS)
+    clock = time.perf_counter_ns
+    gc.collect()
+    for i in range(warmup + iterations):
+        pk = user_pks[i % len(user_pks)]
+        order.append(order.pop(0))
+        for method in order:
+            user = User.from_db("default", names, rows[pk])  # a new instance every call
+            request = factory.get("/canvas/")
+            request.user = user
+            start = clock()
+            value = calls[method](user, request)
+            elapsed = clock() - start
+            assert value is not None
+            if i >= warmup:
+                timings[method].append(elapsed / 1000)
+
+    # Diagnostics: the pieces get_oauth_token adds on top of the ORM fetch.
+    stored = CanvasOAuth2Token.objects.get(user_id=user_pks[0], domain=domain)
+    ciphertext = stored.__dict__["access_token"]
+    components: dict[str, list[float]] = {"decrypt": [], "resolve_domain": []}
+    for _ in range(iterations):
+        start = clock()
+        crypto.decrypt(ciphertext)
+        components["decrypt"].append((clock() - start) / 1000)
+        start = clock()
+        tokens.resolve_domain(None)
+        components["resolve_domain"].append((clock() - start) / 1000)
+
+    med = {m: common.median(v) for m, v in timings.items()}
+    return {
+        "iterations": iterations,
+        "median_us": {m: round(v, 1) for m, v in med.items()},
+        "p90_us": {m: round(common.percentile(v, 90), 1) for m, v in timings.items()},
+        "ratio_to_raw_select": {m: round(med[m] / med["raw_select"], 2) for m in METHODS},
+        "ratio_to_orm_get": {m: round(med[m] / med["orm_get"], 2) for m in METHODS},
+        "components_median_us": {k: round(common.median(v), 1) for k, v in components.items()},
+    }
+
+
+def repeated_calls(user_pk: int, calls: int = 10) -> dict:
+    """Queries of the first call in a request, and per call of the following ones."""
+    from django.contrib.auth import get_user_model
+    from django.db import connection
+    from django.test import RequestFactory
+    from django.test.utils import CaptureQueriesContext
+
+    from canvas_oauth import tokens
+    from canvas_oauth.oauth import get_oauth_token
+
+    user = get_user_model().objects.get(pk=user_pk)
+    request = RequestFactory().get("/canvas/")
+    request.user = user
+    with CaptureQueriesContext(connection) as first:
+        token = get_oauth_token(request)
+    with CaptureQueriesContext(connection) as rest:
+        for _ in range(calls - 1):
+            assert get_oauth_token(request) == token
+    with CaptureQueriesContext(connection) as service:
+        for _ in range(calls):
+            tokens.get_token(user)
+    return {
+        "first_call_queries": len(first),
+        "first_call_sql": [q["sql"] for q in first.captured_queries],
+        "repeated_calls": calls - 1,
+        "queries_per_repeated_call": len(rest) / (calls - 1),
+        "token_service_queries_per_call": len(service) / calls,
+    }
+
+
+def run(db: str, rows: int, iterations: int) -> dict:
+    common.setup_django(common.url_for(db, "_hot"))
+    pks = common.make_users(rows)
+    common.make_tokens(pks)
+    common.analyze()
+    sample = random.Random(6).sample(pks, min(len(pks), 1000))
+    return {
+        "database": common.db_version(),
+        "rows": rows,
+        **measure(sample, iterations),
+        "within_one_request": repeated_calls(sample[0]),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--db", choices=("sqlite", "postgres"), required=True)
+    parser.add_argument("--rows", type=int, default=10)
+    parser.add_argument("--iterations", type=int, default=3000)
+    options = parser.parse_args()
+    result = run(options.db, options.rows, options.iterations)
+    common.emit(result, f"hot_path_{options.db}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,129 @@
+"""Run every benchmark and write bench/RESULTS.md (``make bench``).
+
+Each part runs in its own process; each writes bench/out/<part>.json, which this script
+turns into the report. ``--quick`` makes a short smoke run (smaller numbers).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "bench" / "out"
+
+
+def sh(*args: str) -> str:
+    try:
+        return subprocess.run(args, capture_output=True, text=True, cwd=ROOT).stdout.strip()
+    except OSError:
+        return ""
+
+
+def machine() -> dict:
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    mem_kib = next(
+        int(line.split()[1])
+        for line in Path("/proc/meminfo").read_text().splitlines()
+        if line.startswith("MemTotal")
+    )
+    import django
+
+    return {
+        "nproc": os.cpu_count(),
+        "cpu": cpu,
+        "memory_gib": round(mem_kib / 1024 / 1024, 1),
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "django": django.get_version(),
+        "gunicorn": sh(sys.executable, "-m", "gunicorn", "--version"),
+        "wrk": (sh("wrk", "--version") or "").splitlines()[0] if shutil.which("wrk") else "missing",
+        "git": sh("git", "rev-parse", "--short", "HEAD")
+        + (
+            " (with uncommitted changes)"
+            if sh("git", "status", "--porcelain", "canvas_oauth")
+            else ""
+        ),
+    }
+
+
+PARTS = {
+    "hot_path_sqlite": ["-m", "bench.hot_path", "--db", "sqlite"],
+    "hot_path_postgres": ["-m", "bench.hot_path", "--db", "postgres"],
+    "herd_postgres": ["-m", "bench.herd", "--db", "postgres"],
+    "throughput": ["-m", "bench.throughput"],
+    "scale_postgres": ["-m", "bench.scale", "--db", "postgres"],
+}
+QUICK = {
+    "hot_path_sqlite": ["--iterations", "300"],
+    "hot_path_postgres": ["--iterations", "300"],
+    "herd_postgres": ["--repeats", "1"],
+    "throughput": ["--seconds", "2", "--rounds", "1"],
+    "scale_postgres": ["--rows", "2000", "--iterations", "300"],
+}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--only", nargs="*", choices=list(PARTS))
+    options = parser.parse_args()
+    OUT.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    started = time.monotonic()
+    load_before = os.getloadavg()
+    commands, failed = {}, []
+    for name, args in PARTS.items():
+        if options.only and name not in options.only:
+            continue
+        argv = [sys.executable, *args, *(QUICK[name] if options.quick else [])]
+        commands[name] = " ".join(["PYTHONPATH=.", ".venv/bin/python", *argv[1:]])
+        print(f"== {name}: {commands[name]}", flush=True)
+        t0 = time.monotonic()
+        done = subprocess.run(argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
+        print(
+            f"   {'ok' if done.returncode == 0 else 'FAILED'} in {time.monotonic() - t0:.0f} s",
+            flush=True,
+        )
+        if done.returncode:
+            failed.append(name)
+    results = {}
+    for name in PARTS:
+        path = OUT / f"{name}.json"
+        if path.exists():
+            results[name] = json.loads(path.read_text())
+    meta = {
+        "machine": machine(),
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "total_seconds": round(time.monotonic() - started),
+        "loadavg_before": [round(x, 2) for x in load_before],
+        "loadavg_after": [round(x, 2) for x in os.getloadavg()],
+        "commands": commands,
+        "quick": options.quick,
+    }
+    (OUT / "meta.json").write_text(json.dumps(meta, indent=2))
+    from bench import report
+
+    (ROOT / "bench" / "RESULTS.md").write_text(report.render(meta, results))
+    print(f"wrote bench/RESULTS.md in {meta['total_seconds']} s")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(ROOT))
+    sys.exit(main())
