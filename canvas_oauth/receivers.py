@@ -20,5 +20,5 @@ def revoke_tokens_of_deleted_user(sender, instance, **kwargs) -> None:
     for token in CanvasOAuth2Token.objects.filter(user=instance):
         try:
             revoke(token)
-        except Exception:
+        except Exception:  # never let Canvas, or anything else, block deleting a user
             logger.exception("Could not revoke Canvas token pk=%s of a deleted user", token.pk)

@@ -12,11 +12,11 @@ import logging
 from collections.abc import Iterable
 from urllib.parse import urlencode
 
-from django.db import DatabaseError, IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, router, transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from canvas_oauth import conf, crypto, instances
+from canvas_oauth import conf, crypto, instances, singleflight
 from canvas_oauth.canvas import CanvasClient, TokenGrant, is_dead_refresh_token
 from canvas_oauth.exceptions import (
     CanvasOAuthError,
@@ -96,9 +96,19 @@ def refresh(token: CanvasOAuth2Token) -> CanvasOAuth2Token:
 
     Concurrent callers wait for the refresh in progress and return its result.
     """
+    wait = float(conf.settings.timeout) + LOCK_MARGIN
+    alias = router.db_for_write(CanvasOAuth2Token, instance=token)
+    try:
+        return singleflight.share((alias, token.pk), wait, lambda: _refresh_once(token, wait))
+    except singleflight.FlightTimeout as exc:
+        logger.warning("Gave up waiting for the refresh of Canvas token pk=%s", token.pk)
+        raise TokenRefreshError() from exc
+
+
+def _refresh_once(token: CanvasOAuth2Token, wait: float) -> CanvasOAuth2Token:
+    """Refresh under the row lock, so that one refresh happens across all processes."""
     buffer = conf.settings.token_expiration_buffer
     client = instances.get(token.domain).client()
-    wait = float(conf.settings.timeout) + LOCK_MARGIN
     try:
         with locked_token(token, wait) as current:
             if current is not None and not current.expires_within(buffer):

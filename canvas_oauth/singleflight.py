@@ -1,0 +1,59 @@
+"""In-process single flight: callers asking for the same key at once share one call.
+
+The row lock in ``locks.py`` already makes one refresh per token across processes and
+machines. Within one process, threads waiting for that lock would each wake up in turn
+and re-read the row; sharing the leader's outcome instead hands every waiter the new
+token the moment it exists, with no further query.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+from collections.abc import Callable, Hashable
+from typing import TypeVar
+
+T = TypeVar("T")
+
+_flights: dict[Hashable, _Flight] = {}
+_guard = threading.Lock()
+
+
+class FlightTimeout(Exception):
+    """The call in flight did not finish within the wait."""
+
+
+class _Flight:
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.result: object = None
+        self.error: BaseException | None = None
+
+
+def share(key: Hashable, wait: float, call: Callable[[], T]) -> T:
+    """Run ``call`` unless a call for ``key`` is in flight; then wait for its outcome.
+
+    Waiters get a copy of the leader's result, or a copy of its exception, raised from
+    it. Raise ``FlightTimeout`` when the call in flight takes longer than ``wait``.
+    """
+    with _guard:
+        flight = _flights.get(key)
+        leader = flight is None
+        if flight is None:
+            flight = _flights[key] = _Flight()
+    if leader:
+        try:
+            flight.result = call()
+        except BaseException as exc:
+            flight.error = exc
+            raise
+        finally:
+            with _guard:
+                del _flights[key]
+            flight.done.set()
+        return flight.result  # type: ignore[return-value]
+    if not flight.done.wait(wait):
+        raise FlightTimeout()
+    if flight.error is not None:
+        raise copy.copy(flight.error) from flight.error
+    return copy.copy(flight.result)  # type: ignore[return-value]
