@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import requests
+from django.views.decorators.debug import sensitive_variables
 
 from canvas_oauth.exceptions import (
     CanvasRejectedError,
@@ -65,7 +66,11 @@ class TokenGrant:
 
 
 class CanvasClient:
-    """Speak to one Canvas instance on behalf of one developer key."""
+    """Speak to one Canvas instance on behalf of one developer key.
+
+    Methods that hold a code, a token or the secret are marked ``sensitive_variables``,
+    so Django's error reports (and the DEBUG page) never show their values.
+    """
 
     def __init__(
         self,
@@ -115,6 +120,7 @@ class CanvasClient:
             params["prompt"] = prompt
         return f"{self.base_url}{AUTHORIZE_PATH}?{urlencode(params)}"
 
+    @sensitive_variables()
     def exchange_code(
         self,
         code: str,
@@ -137,6 +143,7 @@ class CanvasClient:
             data["replace_tokens"] = "1"
         return self._grant(data)
 
+    @sensitive_variables()
     def refresh(self, refresh_token: str) -> TokenGrant:
         """Get a new access token; the refresh token is kept unless Canvas rotates it."""
         data = {
@@ -147,6 +154,7 @@ class CanvasClient:
         }
         return self._grant(data)
 
+    @sensitive_variables()
     def revoke(self, access_token: str) -> None:
         """Ask Canvas to delete the token (and with it its refresh token)."""
         response = self._send(
@@ -159,6 +167,7 @@ class CanvasClient:
             return
         raise self._error_for(response)
 
+    @sensitive_variables()
     def _grant(self, data: dict[str, str]) -> TokenGrant:
         response = self._send("POST", TOKEN_PATH, data=data)
         if response.status_code != 200:
@@ -179,6 +188,7 @@ class CanvasClient:
             user=_parse_user(body.get("user")),
         )
 
+    @sensitive_variables()
     def _send(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         url = self.base_url + path
         try:

@@ -13,6 +13,7 @@ from asgiref.sync import sync_to_async
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.debug import sensitive_variables
 
 from canvas_oauth import conf, instances, state, tokens
 from canvas_oauth.exceptions import (
@@ -199,6 +200,7 @@ def begin_dance(
     return url, dance
 
 
+@sensitive_variables("code", "params", "dance")
 def oauth_callback(request: HttpRequest) -> HttpResponse:
     """Finish the dance where Canvas sends the browser back (``canvas-oauth-callback``).
 
@@ -237,6 +239,7 @@ def oauth_callback(request: HttpRequest) -> HttpResponse:
     return HttpResponseRedirect(safe_next_url(request, dance.next_url))
 
 
+@sensitive_variables()
 def exchange_and_store(
     request: HttpRequest, dance: state.PendingDance, code: str
 ) -> CanvasOAuth2Token:

@@ -47,7 +47,13 @@ def returned(request: HttpRequest, dance: state.PendingDance) -> HttpResponse:
         "message": failure.message if failure else "Canvas is connected.",
         "status_code": failure.status_code if failure else 200,
     }
-    return render(request, TEMPLATE, context, status=context["status_code"])
+    response = render(request, TEMPLATE, context, status=context["status_code"])
+    # The popup arrives here from Canvas's page, which sets no opener policy. Django's
+    # default "same-origin" (SECURE_CROSS_ORIGIN_OPENER_POLICY) would put this page in a
+    # new browsing context group, cutting the popup's link to the tool's page: no message,
+    # and no window.close(). The page holds nothing but the state, so keep the link.
+    response["Cross-Origin-Opener-Policy"] = "unsafe-none"
+    return response
 
 
 def complete(request: HttpRequest) -> HttpResponse:

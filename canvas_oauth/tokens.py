@@ -15,6 +15,7 @@ from urllib.parse import urlencode
 from django.db import DatabaseError, IntegrityError, router, transaction
 from django.urls import reverse
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
 
 from canvas_oauth import conf, crypto, instances, singleflight
 from canvas_oauth.canvas import CanvasClient, TokenGrant, is_dead_refresh_token
@@ -127,6 +128,7 @@ def _refresh_once(token: CanvasOAuth2Token, wait: float) -> CanvasOAuth2Token:
     return current
 
 
+@sensitive_variables()
 def _refresh_locked(client: CanvasClient, token: CanvasOAuth2Token) -> CanvasOAuthError | None:
     """Refresh the locked row in place; return the failure to report, if it may pass.
 
@@ -202,6 +204,7 @@ def revoke_token(user, domain: str | None = None) -> bool:
     return revoke(token)
 
 
+@sensitive_variables()
 def revoke(token: CanvasOAuth2Token) -> bool:
     """Revoke one stored token at Canvas, then delete it; see ``revoke_token``."""
     confirmed = False

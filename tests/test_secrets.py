@@ -70,3 +70,35 @@ def test_reprs_hide_tokens(user, fake_canvas):
     for shown in (repr(token), str(token), repr(grant), repr(client)):
         assert token.access_token not in shown
         assert "secret" not in shown
+
+
+MADE = {}
+
+
+def made(name):
+    """Return a fresh secret value kept out of the test's own frame (reports show it)."""
+    import secrets
+
+    return MADE.setdefault(name, secrets.token_urlsafe(24))
+
+
+def test_error_reports_hide_the_code_and_the_secret(rf):
+    import sys
+
+    from django.views.debug import ExceptionReporter
+
+    from canvas_oauth import instances
+
+    class Broken:
+        def request(self, *args, **kwargs):
+            raise RuntimeError("an unexpected bug")
+
+    client = instances.get("canvas.example.edu").client()
+    client.http = Broken()
+    try:
+        client.exchange_code(made("code"), "https://x/cb", code_verifier=made("verifier"))
+    except RuntimeError:
+        report = ExceptionReporter(rf.get("/"), *sys.exc_info()).get_traceback_html()
+    assert "exchange_code" in report and "Local vars" in report
+    for secret in (MADE["code"], MADE["verifier"], client.client_secret):
+        assert secret not in report
