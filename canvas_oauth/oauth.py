@@ -209,7 +209,7 @@ def oauth_callback(request: HttpRequest) -> HttpResponse:
     """
     params = request.GET
     state_value = params.get("state")
-    popup_dance = state.finish_popup(state_value) if state_value else None
+    popup_dance = state.popup_dance(state_value) if state_value else None
     if popup_dance is not None:
         from canvas_oauth import popup
 

@@ -20,6 +20,7 @@ from canvas_oauth.exceptions import (
     AuthorizationDeniedError,
     CanvasOAuthError,
     InvalidOAuthReturnError,
+    InvalidOAuthStateError,
 )
 
 logger = logging.getLogger(__name__)
@@ -63,9 +64,12 @@ def complete(request: HttpRequest) -> HttpResponse:
     """
     oauth.require_login(request)
     state_value = request.POST.get("state", "")
-    if state_value and state.is_waiting(state_value):
-        return JsonResponse({"status": "pending"}, status=202)
-    dance, answer = state.claim_answer(state_value)
+    try:
+        dance, answer = state.claim_answer(state_value)
+    except InvalidOAuthStateError:
+        if state_value and state.is_waiting(state_value):
+            return JsonResponse({"status": "pending"}, status=202)
+        raise
     if dance.user_pk != str(request.user.pk):
         raise InvalidOAuthReturnError(
             "This Canvas authorization was started by someone else. Please start again."

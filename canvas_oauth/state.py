@@ -112,9 +112,13 @@ def finish(request: HttpRequest, state: str) -> PendingDance:
     return _as_dance(found)
 
 
-def finish_popup(state: str) -> PendingDance | None:
-    """Remove and return the popup dance whose state is ``state``, or None if there is none."""
-    entry = _take(_cache_key("dance", state))
+def popup_dance(state: str) -> PendingDance | None:
+    """Return the waiting popup dance whose state is ``state``, or None if there is none.
+
+    It stays waiting until ``stash_answer`` replaces it with Canvas's answer, so that a
+    page polling for the answer never finds neither.
+    """
+    entry = _cache().get(_cache_key("dance", state))
     return None if entry is None else _as_dance(entry)
 
 
@@ -124,7 +128,13 @@ def is_waiting(state: str) -> bool:
 
 
 def stash_answer(dance: PendingDance, answer: dict[str, str]) -> None:
-    """Keep Canvas's answer to a popup dance (its code, or its error) for the user to claim."""
+    """Keep Canvas's answer to a popup dance (its code, or its error) for the user to claim.
+
+    The dance stops waiting only once the answer is stored, and only one answer is kept:
+    a replayed callback finds the dance gone and raises ``InvalidOAuthStateError``.
+    """
+    if _take(_cache_key("dance", dance.state)) is None:
+        raise InvalidOAuthStateError()
     _cache().set(_cache_key("answer", dance.state), {"dance": asdict(dance), **answer}, _ttl())
 
 

@@ -131,3 +131,11 @@ def test_connect_script_is_shipped_with_the_app():
     text = script.read_text()
     assert "window.canvasOAuthConnect" in text
     assert 'completeUrl: "/oauth/complete"' in text
+
+
+def test_a_replayed_popup_callback_is_refused(iframe, popup, fake_canvas):
+    body = start(iframe)
+    location = callback_path(fake_canvas.authorize(body["authorize_url"]))
+    assert popup.get(location).status_code == 200
+    assert popup.get(location).status_code in (302, 400)  # no dance waits for it any more
+    assert iframe.post("/oauth/complete", {"state": body["state"]}).status_code == 200

@@ -19,6 +19,8 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
+    # Serves canvas_oauth/connect.js (the popup dance, /lti/) under runserver with DEBUG.
+    "django.contrib.staticfiles",
     "canvas_oauth",
     "demo_site",
 ]
@@ -62,6 +64,8 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 USE_TZ = True
 TIME_ZONE = "UTC"
+
+STATIC_URL = "static/"
 
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"

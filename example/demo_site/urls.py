@@ -7,5 +7,7 @@ urlpatterns = [
     path("oauth/", include("canvas_oauth.urls")),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("lti/", views.lti, name="lti"),
+    path("lti/same-origin/", views.lti, {"opener_policy": "same-origin"}, name="lti-same-origin"),
     path("", views.home, name="home"),
 ]

@@ -7,6 +7,7 @@ from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.views.decorators.csrf import ensure_csrf_cookie
 
 from canvas_oauth.conf import base_url
 from canvas_oauth.oauth import get_oauth_token, invalidate_oauth_token
@@ -40,6 +41,22 @@ def home(request: HttpRequest) -> HttpResponse:
     if not isinstance(canvas_user, dict):
         return _problem(request, f"Canvas answered {response.status_code}, not a user.")
     return render(request, "demo_site/home.html", {"canvas_user": canvas_user})
+
+
+@login_required
+@ensure_csrf_cookie
+def lti(request: HttpRequest, opener_policy: str = "same-origin-allow-popups") -> HttpResponse:
+    """A tool page as it would sit in a Canvas iframe: connect Canvas through a popup.
+
+    ``connect.js`` claims the popup's answer with a CSRF-protected POST, so the page makes
+    sure the CSRF cookie is set. Opened outside an iframe, the page is a top-level window
+    whose opener policy applies: Django's default, "same-origin", cuts the popup's link to
+    the page as soon as the popup leaves for Canvas, and ``connect.js`` must poll instead
+    of hearing from the popup. /lti/same-origin/ shows that case.
+    """
+    response = render(request, "demo_site/lti.html")
+    response["Cross-Origin-Opener-Policy"] = opener_policy
+    return response
 
 
 def _problem(request: HttpRequest, message: str) -> HttpResponse:

@@ -22,7 +22,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import BrowserContext, Page, Playwright, expect, sync_playwright
+from playwright.sync_api import (
+    BrowserContext,
+    Page,
+    Playwright,
+    expect,
+    sync_playwright,
+)
 
 from canvas_oauth.testing import FakeCanvas, LiveFakeCanvas
 
@@ -116,6 +122,9 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
             ("migrate", "--noinput", "-v", "0"),
             ("demo_user", "demo", PASSWORD),
             ("demo_user", "grace", PASSWORD),
+            ("demo_user", "ada", PASSWORD),
+            ("demo_user", "alan", PASSWORD),
+            ("demo_user", "joan", PASSWORD),
         ):
             subprocess.run(run_demo.manage(*args), env=env, check=True, capture_output=True)
         with open(ARTIFACTS / "site.log", "wb") as log:
@@ -166,16 +175,17 @@ def new_page(playwright: Playwright, tmp_path: Path) -> Iterator[Callable[[], Pa
 
 def screenshot(page: Page, name: str, docs_name: str | None = None) -> None:
     path = ARTIFACTS / f"{name}.png"
+    page.bring_to_front()  # with a popup open, Chromium may fail to capture the other window
     page.screenshot(path=path)
     if docs_name and os.environ.get("CANVAS_OAUTH_E2E_DOCS") == "1":
         DOCS.mkdir(exist_ok=True)
         shutil.copyfile(path, DOCS / docs_name)
 
 
-def log_in(page: Page, site: Site, username: str) -> None:
-    """Open the home page, get sent to the login page, and log in."""
-    page.goto(site.url + "/")
-    expect(page).to_have_url(site.url + "/accounts/login/?next=/")
+def log_in(page: Page, site: Site, username: str, path: str = "/") -> None:
+    """Open ``path`` (the home page), get sent to the login page, and log in."""
+    page.goto(site.url + path)
+    expect(page).to_have_url(site.url + "/accounts/login/?next=" + path)
     page.fill("#id_username", username)
     page.fill("#id_password", PASSWORD)
     page.click("#login")
@@ -259,3 +269,66 @@ def test_cancel_shows_declined_page(site: Site, new_page: Callable[[], Page]) ->
     expect(page.locator("body")).to_contain_text("You declined access")
     assert site.stored_expiry("grace") == []
     screenshot(page, "06-declined")
+
+
+def open_connect_popup(page: Page, site: Site, path: str = "/lti/") -> Page:
+    """On the LTI page, click the popup button and return the popup, at Canvas's consent."""
+    expect(page).to_have_url(site.url + path)
+    with page.expect_popup() as opened:
+        page.click("#connect-popup")
+    popup = opened.value
+    expect_consent_page(popup, site)
+    return popup
+
+
+def test_popup_dance_connects_the_opener(site: Site, new_page: Callable[[], Page]) -> None:
+    page = new_page()
+    log_in(page, site, "ada", "/lti/")
+    screenshot(page, "07-lti")
+    popup = open_connect_popup(page, site)
+    screenshot(popup, "08-popup-consent")
+    exchanges = site.fake.calls["token:authorization_code"]
+
+    # The popup comes back, tells its opener and closes; the opener claims the answer.
+    with popup.expect_event("close"):
+        popup.click("#authorize")
+    expect_connected(page, site)
+    screenshot(page, "09-popup-connected")
+    assert site.fake.calls["token:authorization_code"] == exchanges + 1
+    assert len(site.stored_expiry("ada")) == 1
+
+
+def test_popup_dance_without_link_to_the_opener(site: Site, new_page: Callable[[], Page]) -> None:
+    # Django's default opener policy on the page cuts the popup's link to it: the popup
+    # cannot post its message, and popup.closed reads true while the popup is still open.
+    page = new_page()
+    log_in(page, site, "joan", "/lti/same-origin/")
+    popup = open_connect_popup(page, site, "/lti/same-origin/")
+    assert popup.evaluate("() => window.opener") is None
+    exchanges = site.fake.calls["token:authorization_code"]
+
+    # A user reads the consent page for a while: longer than the page's first polls.
+    popup.wait_for_timeout(4_000)
+    popup.click("#authorize")
+    expect(popup.locator(".message")).to_have_text("Canvas is connected.")
+    screenshot(popup, "10-popup-returned-unlinked")
+    expect_connected(page, site)
+    assert site.fake.calls["token:authorization_code"] == exchanges + 1
+    assert len(site.stored_expiry("joan")) == 1
+
+
+def test_popup_cancel_rejects_the_opener(site: Site, new_page: Callable[[], Page]) -> None:
+    page = new_page()
+    log_in(page, site, "alan", "/lti/")
+    popup = open_connect_popup(page, site)
+    exchanges = site.fake.calls["token"]
+
+    with popup.expect_event("close"):
+        popup.click("#cancel")
+    expect(page.locator("#connect-error")).to_have_text(
+        "You declined access to your Canvas account, so this page cannot continue."
+    )
+    expect(page).to_have_url(site.url + "/lti/")
+    screenshot(page, "11-popup-declined")
+    assert site.fake.calls["token"] == exchanges
+    assert site.stored_expiry("alan") == []
