@@ -6,12 +6,17 @@ Nothing is cached, so ``override_settings`` works everywhere. Validation lives i
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
-from functools import lru_cache
-from typing import Any
+from functools import lru_cache, wraps
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from django.conf import settings as django_settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+
+T = TypeVar("T")
 
 PREFIX = "CANVAS_OAUTH_"
 
@@ -40,6 +45,34 @@ REQUIRED = (
     "CANVAS_OAUTH_CLIENT_SECRET",
     "CANVAS_OAUTH_CANVAS_DOMAIN",
 )
+
+
+_memo: dict[Callable[[], Any], Any] = {}
+
+
+def memoized(func: Callable[[], T]) -> Callable[[], T]:
+    """Cache what ``func`` derives from settings until a setting it may read changes.
+
+    For the hot path: reading a Django setting costs about a microsecond, and deriving
+    keys or the instance list from them costs more. ``override_settings`` and
+    pytest-django's ``settings`` send ``setting_changed``, which empties the cache.
+    """
+
+    @wraps(func)
+    def wrapper() -> T:
+        try:
+            return _memo[func]
+        except KeyError:
+            value = _memo[func] = func()
+            return value
+
+    return wrapper
+
+
+@receiver(setting_changed)
+def _forget_derived(*, setting: str, **kwargs: Any) -> None:
+    if setting.startswith(PREFIX) or setting.startswith("SECRET_KEY"):
+        _memo.clear()
 
 
 def get(name: str) -> Any:

@@ -8,7 +8,6 @@ Django's usual key rotation rotates these keys too.
 from __future__ import annotations
 
 import base64
-from functools import lru_cache
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from cryptography.hazmat.primitives import hashes
@@ -42,21 +41,12 @@ def key_material() -> tuple[str | bytes, ...]:
     if configured:
         return tuple(configured)
     secrets = [django_settings.SECRET_KEY, *getattr(django_settings, "SECRET_KEY_FALLBACKS", [])]
-    return tuple(_derive_cached(s) for s in secrets if s)
+    return tuple(_derive(s) for s in secrets if s)
 
 
-@lru_cache(maxsize=16)
-def _derive_cached(secret: str) -> bytes:
-    return _derive(secret)
-
-
-@lru_cache(maxsize=16)
-def _fernet_for(keys: tuple[str | bytes, ...]) -> MultiFernet:
-    return MultiFernet([Fernet(k) for k in keys])
-
-
+@conf.memoized
 def _fernet() -> MultiFernet:
-    return _fernet_for(key_material())
+    return MultiFernet([Fernet(key) for key in key_material()])
 
 
 def is_encrypted(value: str) -> bool:

@@ -14,8 +14,6 @@ from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
-from django.core.signals import setting_changed
-from django.dispatch import receiver
 from django.http import HttpRequest
 from django.utils.module_loading import import_string
 
@@ -72,29 +70,9 @@ def from_options(domain: str, options: dict[str, Any]) -> CanvasInstance:
     )
 
 
-_configured: dict[str, CanvasInstance] | None = None
-
-
-@receiver(setting_changed)
-def _forget_configured(*, setting: str, **kwargs: Any) -> None:
-    global _configured
-    if setting.startswith(conf.PREFIX):
-        _configured = None
-
-
+@conf.memoized
 def configured() -> dict[str, CanvasInstance]:
-    """Return the instances configured in settings, by stored domain form.
-
-    Built once and kept until a ``CANVAS_OAUTH_*`` setting changes (``override_settings``
-    and pytest-django's ``settings`` say so): the hot path asks on every call.
-    """
-    global _configured
-    if _configured is None:
-        _configured = _build_configured()
-    return _configured
-
-
-def _build_configured() -> dict[str, CanvasInstance]:
+    """Return the instances configured in settings, by stored domain form."""
     s = conf.settings
     found: dict[str, CanvasInstance] = {}
     for domain, options in (s.instances or {}).items():
@@ -128,6 +106,7 @@ def get(domain: str) -> CanvasInstance:
     return row.as_instance()
 
 
+@conf.memoized
 def default_domain() -> str:
     """Return the domain used when nothing names one ('' when there is no single one)."""
     s = conf.settings
