@@ -10,7 +10,8 @@ import multiprocessing
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
@@ -19,6 +20,32 @@ from django.db import connection, connections
 THREADS = 12
 PROCESSES = 6
 LATENCY = 0.2
+
+
+@contextmanager
+def row_lock_held(pk: int) -> Iterator[None]:
+    """Hold the token row's lock from another thread, as another worker would."""
+    from canvas_oauth.locks import locked_token
+    from canvas_oauth.models import CanvasOAuth2Token
+
+    held, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        try:
+            with locked_token(CanvasOAuth2Token.objects.get(pk=pk), wait=5):
+                held.set()
+                release.wait(15)
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert held.wait(5)
+        yield
+    finally:
+        release.set()
+        holder.join(10)
 
 
 def run_together(count: int, call: Callable[[], str]) -> list[str]:
@@ -103,35 +130,18 @@ def test_a_lock_wait_that_times_out_answers_503_and_keeps_the_token(
 ):
     from canvas_oauth import tokens
     from canvas_oauth.exceptions import TokenRefreshError
-    from canvas_oauth.locks import locked_token
     from canvas_oauth.models import CanvasOAuth2Token
 
     monkeypatch.setattr(tokens, "LOCK_MARGIN", 0.1)
     settings.CANVAS_OAUTH_TIMEOUT = 0.2
     before = CanvasOAuth2Token.objects.get(pk=expired_token.pk)
-    held, release = threading.Event(), threading.Event()
-
-    def hold() -> None:
-        # Another worker holds the row lock far longer than a refresh may take.
-        try:
-            with locked_token(CanvasOAuth2Token.objects.get(pk=before.pk), wait=5):
-                held.set()
-                release.wait(15)
-        finally:
-            connection.close()
-
-    holder = threading.Thread(target=hold)
-    holder.start()
-    try:
-        assert held.wait(5)
+    # Another worker holds the row lock far longer than a refresh may take.
+    with row_lock_held(before.pk):
         started = time.monotonic()
         response = browser.get("/canvas/")
         waited = time.monotonic() - started
         with pytest.raises(TokenRefreshError):
             tokens.get_token(user)
-    finally:
-        release.set()
-        holder.join(10)
     assert response.status_code == 503
     assert b"not available right now" in response.content
     # MySQL counts lock waits in whole seconds, so one second is the shortest wait there.
@@ -194,28 +204,12 @@ def test_even_a_tiny_wait_is_bounded_and_the_limit_is_put_back(user, expired_tok
 
     row = CanvasOAuth2Token.objects.get(pk=expired_token.pk)
     before = lock_wait_setting()
-    held, release = threading.Event(), threading.Event()
-
-    def hold() -> None:
-        try:
-            with locked_token(CanvasOAuth2Token.objects.get(pk=row.pk), wait=5):
-                held.set()
-                release.wait(15)
-        finally:
-            connection.close()
-
-    holder = threading.Thread(target=hold)
-    holder.start()
-    try:
-        assert held.wait(5)
+    with row_lock_held(row.pk):
         started = time.monotonic()
         # PostgreSQL reads a lock_timeout of "0ms" as no limit at all.
         with pytest.raises((LockTimeout, DatabaseError)), locked_token(row, wait=0.0001):
             pass
         assert time.monotonic() - started < 3
-    finally:
-        release.set()
-        holder.join(10)
     assert lock_wait_setting() == before
     with locked_token(row, wait=1) as current:
         assert current.pk == row.pk
