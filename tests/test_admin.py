@@ -84,3 +84,19 @@ def test_revoke_action_reports_canvas_failures(admin_browser, token, fake_canvas
     )
     assert b"could not be told about" in response.content
     assert not CanvasOAuth2Token.objects.exists()
+
+
+def test_filter_by_canvas_domain(admin_browser, token, other_user, settings):
+    from canvas_oauth.models import CanvasDeveloperKey
+
+    CanvasOAuth2Token.objects.create(
+        user=other_user, domain="canvas.west.edu", access_token="a", refresh_token="r"
+    )
+    CanvasDeveloperKey.objects.create(domain="canvas.west.edu", client_id="2", client_secret="s")
+    page = admin_browser.get(URL)
+    assert b">ada<" in page.content and b">grace<" in page.content
+    assert b"?domain=canvas.west.edu" in page.content
+    assert b"?domain=canvas.example.edu" in page.content
+    west = admin_browser.get(URL, {"domain": "canvas.west.edu"})
+    assert b">grace<" in west.content
+    assert b">ada<" not in west.content
