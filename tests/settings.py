@@ -28,7 +28,8 @@ def database_from_url(url: str) -> dict:
     }
     engine = engines[parts.scheme]
     if parts.scheme == "sqlite":
-        return {"ENGINE": engine, "NAME": parts.path.lstrip("/") or ":memory:"}
+        # sqlite:///relative.db or sqlite:////absolute/path.db, as SQLAlchemy spells them.
+        return {"ENGINE": engine, "NAME": parts.path[1:] or ":memory:"}
     return {
         "ENGINE": engine,
         "NAME": parts.path.lstrip("/"),
