@@ -7,4 +7,6 @@ class CanvasOAuthConfig(AppConfig):
     default_auto_field = "django.db.models.AutoField"
 
     def ready(self) -> None:
-        from canvas_oauth import checks, receivers  # noqa: F401 -- registers on import
+        from canvas_oauth import checks, compat, receivers  # noqa: F401 -- registers on import
+
+        compat.install()

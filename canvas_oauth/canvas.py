@@ -14,18 +14,25 @@ from typing import Any
 from urllib.parse import urlencode
 
 import requests
+from django.core.exceptions import ImproperlyConfigured
+from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
+from canvas_oauth import conf
 from canvas_oauth.exceptions import (
     CanvasRejectedError,
     CanvasRequestError,
     CanvasUnavailableError,
+    InvalidOAuthReturnError,
 )
 
 logger = logging.getLogger(__name__)
 
 AUTHORIZE_PATH = "/login/oauth2/auth"
 TOKEN_PATH = "/login/oauth2/token"
+# The original app's names; they assume https, as its CANVAS_OAUTH_CANVAS_DOMAIN did.
+AUTHORIZE_URL_PATTERN = "https://%s" + AUTHORIZE_PATH
+ACCESS_TOKEN_URL_PATTERN = "https://%s" + TOKEN_PATH
 
 # Canvas answers a dead refresh token with invalid_request "refresh_token not found"
 # (spec §2.5); invalid_grant is what other providers and future Canvas may say.
@@ -101,24 +108,26 @@ class CanvasClient:
         prompt: str | None = None,
     ) -> str:
         """Return the URL that sends the user's browser to Canvas's consent page."""
-        params: dict[str, str] = {
-            "client_id": self.client_id,
-            "response_type": "code",
-            "redirect_uri": redirect_uri,
-            "state": state,
-        }
-        if scopes:
-            params["scope"] = " ".join(scopes)
-        if purpose:
-            params["purpose"] = purpose
-        if force_login:
-            params["force_login"] = "1"
-        if code_challenge:
-            params["code_challenge"] = code_challenge
-            params["code_challenge_method"] = "S256"
-        if prompt:
-            params["prompt"] = prompt
-        return f"{self.base_url}{AUTHORIZE_PATH}?{urlencode(params)}"
+        return self._authorize_url(
+            {
+                "client_id": self.client_id,
+                "response_type": "code",
+                "redirect_uri": redirect_uri,
+                "state": state,
+                "scope": " ".join(scopes) or None,
+                "purpose": purpose or None,
+                # Canvas forces a login for any value it is sent, "False" included.
+                "force_login": "1" if force_login else None,
+                "code_challenge": code_challenge,
+                "code_challenge_method": "S256" if code_challenge else None,
+                "prompt": prompt,
+            }
+        )
+
+    def _authorize_url(self, params: dict[str, object]) -> str:
+        # Sorted, as the original app sent them; unset parameters are left out.
+        query = sorted((name, value) for name, value in params.items() if value is not None)
+        return f"{self.base_url}{AUTHORIZE_PATH}?{urlencode(query)}"
 
     @sensitive_variables()
     def exchange_code(
@@ -285,3 +294,75 @@ def _parse_user(raw: object) -> CanvasUser | None:
 def _bounded(text: str, length: int) -> str:
     # PostgreSQL refuses NUL in text; every backend refuses text longer than its column.
     return text.replace("\x00", "")[:length]
+
+
+# The original app's module-level functions, for code written against it. They speak to
+# the Canvas of ``CANVAS_OAUTH_CANVAS_DOMAIN`` through the same client as the rest of the
+# app: with its timeout, and without logging Canvas's answers (which hold the tokens).
+
+
+def _configured_client(client_id: object, client_secret: str = "") -> CanvasClient:
+    try:
+        base_url = conf.base_url(conf.settings.canvas_domain or "")
+    except ValueError:
+        raise ImproperlyConfigured(
+            "CANVAS_OAUTH_CANVAS_DOMAIN must name the Canvas host, such as canvas.example.edu"
+        ) from None
+    return CanvasClient(base_url, str(client_id), client_secret, conf.settings.timeout)
+
+
+def get_oauth_login_url(
+    client_id: object,
+    redirect_uri: str,
+    response_type: str = "code",
+    state: object = None,
+    scopes: list[str] | tuple[str, ...] | str | None = None,
+    purpose: str | None = None,
+    force_login: object = None,
+) -> str:
+    """Return the URL of the configured Canvas's authorization page (the original's API)."""
+    if isinstance(scopes, str):
+        scopes = scopes.split()
+    return _configured_client(client_id)._authorize_url(
+        {
+            "client_id": str(client_id),
+            "redirect_uri": redirect_uri,
+            "response_type": response_type,
+            "state": None if state is None else str(state),
+            "scope": " ".join(scopes) if scopes else None,
+            "purpose": purpose or None,
+            "force_login": "1"
+            if force_login is True
+            else (str(force_login) if force_login else None),
+        }
+    )
+
+
+@sensitive_variables()
+def get_access_token(
+    grant_type: str,
+    client_id: object,
+    client_secret: str,
+    redirect_uri: str,
+    code: str | None = None,
+    refresh_token: str | None = None,
+) -> tuple[str, datetime | None, str | None]:
+    """Return ``(access_token, expires, refresh_token)`` from the configured Canvas.
+
+    The original app's API: ``grant_type`` ``"authorization_code"`` trades ``code``, any
+    other value refreshes ``refresh_token``. ``expires`` is an aware datetime, and
+    ``refresh_token`` is None when Canvas sent none. Canvas refusing, or answering
+    something unreadable, raises ``InvalidOAuthReturnError``; Canvas not answering in
+    time raises ``CanvasUnavailableError``.
+    """
+    client = _configured_client(client_id, client_secret)
+    try:
+        if grant_type == "authorization_code":
+            grant = client.exchange_code(code or "", redirect_uri)
+        else:
+            grant = client.refresh(refresh_token or "")
+    except CanvasRequestError as exc:
+        raise InvalidOAuthReturnError(
+            f"{grant_type} request failed to get a token: {exc.message}"
+        ) from exc
+    return grant.access_token, grant.expires_at(timezone.now()), grant.refresh_token

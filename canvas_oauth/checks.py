@@ -8,9 +8,10 @@ from typing import Any
 from cryptography.fernet import Fernet
 from django.conf import settings as django_settings
 from django.core import checks
+from django.template import TemplateDoesNotExist, TemplateSyntaxError, loader
 from django.utils.module_loading import import_string
 
-from canvas_oauth import conf
+from canvas_oauth import conf, errorpages
 
 MIDDLEWARE_PATH = "canvas_oauth.middleware.OAuthMiddleware"
 
@@ -30,6 +31,29 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
         errors.extend(_check_single_domain(s))
     errors.extend(_check_common(s))
     return errors
+
+
+@checks.register(checks.Tags.templates, "canvas_oauth")
+def check_error_template(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """Warn when a configured ``CANVAS_OAUTH_ERROR_TEMPLATE`` cannot be loaded.
+
+    Only a name the project set itself: the default ``oauth_error.html`` is optional.
+    """
+    name = getattr(django_settings, "CANVAS_OAUTH_ERROR_TEMPLATE", None)
+    if not isinstance(name, str) or not name:
+        return []  # E007 reports it
+    try:
+        loader.get_template(name)
+    except (TemplateDoesNotExist, TemplateSyntaxError) as exc:
+        return [
+            checks.Warning(
+                f"CANVAS_OAUTH_ERROR_TEMPLATE {name!r} cannot be loaded ({type(exc).__name__}).",
+                hint=f"Error pages fall back to {errorpages.SHIPPED_TEMPLATE!r} until it can. "
+                "Check the name and TEMPLATES (DIRS, APP_DIRS).",
+                id="canvas_oauth.W003",
+            )
+        ]
+    return []
 
 
 def _check_single_domain(s: conf.CanvasOAuthSettings) -> list[checks.CheckMessage]:

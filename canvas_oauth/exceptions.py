@@ -8,15 +8,24 @@ from __future__ import annotations
 
 
 class CanvasOAuthError(Exception):
-    """Base class of every canvas_oauth error."""
+    """Base class of every canvas_oauth error.
 
-    status_code = 500
+    Like ``Exception`` it takes any positional arguments (the original app's errors did);
+    the first one, when given, is the message a user sees.
+    """
+
+    # The original middleware answered every error that was not a missing token with 403.
+    status_code = 403
     code = "canvas_oauth_error"
     default_message = "Something went wrong while connecting to Canvas."
 
-    def __init__(self, message: str | None = None) -> None:
-        self.message = message or self.default_message
-        super().__init__(self.message)
+    def __init__(self, *args: object) -> None:
+        super().__init__(*args)
+        first = args[0] if args else None
+        self.message = str(first) if first else self.default_message
+
+    def __str__(self) -> str:
+        return self.message
 
 
 class MissingTokenError(CanvasOAuthError):
@@ -26,8 +35,8 @@ class MissingTokenError(CanvasOAuthError):
     code = "canvas_authorization_required"
     default_message = "You need to authorize this application to use Canvas on your behalf."
 
-    def __init__(self, message: str | None = None, authorize_url: str | None = None) -> None:
-        super().__init__(message)
+    def __init__(self, *args: object, authorize_url: str | None = None) -> None:
+        super().__init__(*args)
         self.authorize_url = authorize_url
 
 
@@ -90,13 +99,12 @@ class CanvasRequestError(CanvasOAuthError):
 
     def __init__(
         self,
-        message: str | None = None,
-        *,
+        *args: object,
         http_status: int | None = None,
         error: str | None = None,
         description: str | None = None,
     ) -> None:
-        super().__init__(message)
+        super().__init__(*args)
         self.http_status = http_status
         self.error = error
         self.description = description

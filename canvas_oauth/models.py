@@ -92,7 +92,14 @@ class CanvasOAuth2Token(models.Model):
     expires = models.DateTimeField(
         null=True, blank=True, help_text="When the access token expires; empty if never."
     )
-    scopes = models.TextField(blank=True, default="", help_text="Space-separated scopes.")
+    # NULL: not recorded (a row made by hand or by a data import), which is no scope drift;
+    # "" is a token granted with no scopes asked for.
+    scopes = models.TextField(  # noqa: DJ001 -- NULL and "" mean different things here
+        null=True,
+        blank=True,
+        default=None,
+        help_text="Space-separated scopes the token was granted; empty if not recorded.",
+    )
     canvas_user_id = models.BigIntegerField(null=True, blank=True)
     canvas_user_global_id = models.CharField(max_length=64, blank=True, default="")
     canvas_user_name = models.CharField(max_length=255, blank=True, default="")
@@ -129,9 +136,9 @@ class CanvasOAuth2Token(models.Model):
         return self.expires_within(timedelta(0))
 
     @property
-    def scope_list(self) -> list[str]:
-        """Return the scopes this token was granted with."""
-        return self.scopes.split()
+    def scope_list(self) -> list[str] | None:
+        """Return the scopes this token was granted with, or None when they were not recorded."""
+        return None if self.scopes is None else self.scopes.split()
 
     def apply_grant(self, grant: TokenGrant, now: datetime | None = None) -> None:
         """Take the values of a token response; a missing refresh token keeps the old one."""

@@ -15,7 +15,7 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.debug import sensitive_variables
 
-from canvas_oauth import conf, instances, state, tokens
+from canvas_oauth import conf, errorpages, instances, state, tokens
 from canvas_oauth.exceptions import (
     AuthorizationDeniedError,
     InvalidOAuthReturnError,
@@ -34,6 +34,7 @@ __all__ = [
     "invalidate_oauth_token",
     "oauth_callback",
     "refresh_oauth_token",
+    "render_oauth_error",
     "revoke_oauth_token",
     "safe_next_url",
 ]
@@ -43,7 +44,8 @@ logger = logging.getLogger(__name__)
 # What Canvas answers a prompt=none request that needs the user (spec §1.3).
 SILENT_FALLBACK_ERRORS = frozenset({"login_required", "interaction_required"})
 
-# Tokens already fetched during this request, by domain: repeated calls cost no query.
+# Tokens already fetched during this request, by (user pk, domain): repeated calls cost
+# no query, and a request whose user changes (login(), impersonation) never reuses them.
 _REQUEST_CACHE = "_canvas_oauth_tokens"
 
 
@@ -67,25 +69,29 @@ async def aget_oauth_token(request: HttpRequest, domain: str | None = None) -> s
 
 
 def refresh_oauth_token(request: HttpRequest, domain: str | None = None) -> CanvasOAuth2Token:
-    """Refresh ``request.user``'s token now (unless another request just did) and return it."""
+    """Refresh ``request.user``'s token now, even if it is not expiring, and return it.
+
+    A request that finds a refresh of the same token in progress (in this process or
+    another) shares its result instead of refreshing again.
+    """
     require_login(request)
     key = _domain_for(request, domain)
     try:
         token = CanvasOAuth2Token.objects.get(user=request.user, domain=key)
     except CanvasOAuth2Token.DoesNotExist:
         raise MissingTokenError() from None
-    token = tokens.refresh(token)
-    _cache(request)[key] = token
+    token = tokens.refresh(token, force=True)
+    _cache(request)[_cache_key(request, key)] = token
     return token
 
 
 def _token_for(request: HttpRequest, domain: str | None) -> CanvasOAuth2Token:
     require_login(request)
-    key = _domain_for(request, domain)
+    key = _cache_key(request, _domain_for(request, domain))
     cache = _cache(request)
     token = cache.get(key)
     if token is None or token.expires_within(conf.settings.token_expiration_buffer):
-        token = tokens.get_token(request.user, key)
+        token = tokens.get_token(request.user, key[1])
         cache[key] = token
     return token
 
@@ -95,8 +101,12 @@ def _domain_for(request: HttpRequest, domain: str | None) -> str:
     return conf.domain_key(domain) if domain else instances.resolve(request)
 
 
-def _cache(request: HttpRequest) -> dict[str, CanvasOAuth2Token]:
+def _cache(request: HttpRequest) -> dict[tuple[object, str], CanvasOAuth2Token]:
     return request.__dict__.setdefault(_REQUEST_CACHE, {})
+
+
+def _cache_key(request: HttpRequest, domain: str) -> tuple[object, str]:
+    return (request.user.pk, domain)
 
 
 def require_login(request: HttpRequest) -> None:
@@ -114,7 +124,7 @@ def invalidate_oauth_token(request: HttpRequest, domain: str | None = None) -> N
     """
     require_login(request)
     key = _domain_for(request, domain)
-    _cache(request).pop(key, None)
+    _cache(request).pop(_cache_key(request, key), None)
     tokens.invalidate_token(request.user, key)
     raise InvalidTokenError()
 
@@ -123,7 +133,7 @@ def revoke_oauth_token(request: HttpRequest, domain: str | None = None) -> bool:
     """Revoke the user's token at Canvas and delete it; see ``tokens.revoke_token``."""
     require_login(request)
     key = _domain_for(request, domain)
-    _cache(request).pop(key, None)
+    _cache(request).pop(_cache_key(request, key), None)
     return tokens.revoke_token(request.user, key)
 
 
@@ -252,5 +262,16 @@ def exchange_and_store(
         replace_tokens=instance.replace_tokens,
     )
     token = tokens.save_grant(request.user, dance.domain, grant, instance.scopes)
-    _cache(request)[token.domain] = token
+    _cache(request)[_cache_key(request, token.domain)] = token
     return token
+
+
+def render_oauth_error(error_message: str) -> HttpResponse:
+    """Return a 403 response showing ``error_message`` on the error page.
+
+    The original app's function, kept for code that calls it: the page is rendered with
+    ``CANVAS_OAUTH_ERROR_TEMPLATE`` (then ``canvas_oauth/oauth_error.html``), or is the
+    plain text ``Error: …`` when no template can be found.
+    """
+    logger.info("Showing a Canvas OAuth error page")
+    return errorpages.render(None, str(error_message), 403)

@@ -85,34 +85,58 @@ def _usable(token: CanvasOAuth2Token) -> bool:
                 token.pk,
             )
         return False
-    missing = set(instances.get(token.domain).scopes) - set(token.scope_list)
+    granted = token.scope_list
+    if granted is None:
+        return True  # made by hand or imported: nothing says what was granted
+    missing = set(instances.get(token.domain).scopes) - set(granted)
     if missing:
         logger.info("Canvas token pk=%s lacks scopes now required; asking the user again", token.pk)
         return False
     return True
 
 
-def refresh(token: CanvasOAuth2Token) -> CanvasOAuth2Token:
+def refresh(token: CanvasOAuth2Token, *, force: bool = False) -> CanvasOAuth2Token:
     """Refresh ``token`` unless someone else just did; one refresh at a time per row.
 
-    Concurrent callers wait for the refresh in progress and return its result.
+    Concurrent callers wait for the refresh in progress and return its result. Without
+    ``force`` a token that no longer expires within the buffer counts as refreshed; with
+    it, only a token other than the one ``token`` held does (it may not expire for an
+    hour, yet the caller knows Canvas rejected it).
     """
     wait = float(conf.settings.timeout) + LOCK_MARGIN
     alias = router.db_for_write(CanvasOAuth2Token, instance=token)
+    seen = _access_token_or_none(token) if force else None
     try:
-        return singleflight.share((alias, token.pk), wait, lambda: _refresh_once(token, wait))
+        return singleflight.share(
+            (alias, token.pk), wait, lambda: _refresh_once(token, wait, force, seen)
+        )
     except singleflight.FlightTimeout as exc:
         logger.warning("Gave up waiting for the refresh of Canvas token pk=%s", token.pk)
         raise TokenRefreshError() from exc
 
 
-def _refresh_once(token: CanvasOAuth2Token, wait: float) -> CanvasOAuth2Token:
+@sensitive_variables()
+def _access_token_or_none(token: CanvasOAuth2Token) -> str | None:
+    try:
+        return token.access_token
+    except crypto.DecryptionError:
+        return None
+
+
+@sensitive_variables("seen")
+def _refresh_once(
+    token: CanvasOAuth2Token, wait: float, force: bool, seen: str | None
+) -> CanvasOAuth2Token:
     """Refresh under the row lock, so that one refresh happens across all processes."""
     buffer = conf.settings.token_expiration_buffer
     client = instances.get(token.domain).client()
     try:
         with locked_token(token, wait) as current:
-            if current is not None and not current.expires_within(buffer):
+            if current is not None and (
+                _access_token_or_none(current) != seen
+                if force
+                else not current.expires_within(buffer)
+            ):
                 return current  # refreshed by another request while we waited
             failure = _refresh_locked(client, current) if current is not None else None
     except (LockTimeout, DatabaseError) as exc:

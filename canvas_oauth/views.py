@@ -12,11 +12,10 @@ from functools import wraps
 
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
-from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
-from canvas_oauth import conf, oauth, popup
+from canvas_oauth import errorpages, oauth, popup
 from canvas_oauth.exceptions import (
     CanvasOAuthError,
     InvalidOAuthReturnError,
@@ -37,6 +36,11 @@ def wants_json(request: HttpRequest) -> bool:
     )
 
 
+def is_navigation(request: HttpRequest) -> bool:
+    """Tell whether a redirect to Canvas (and back here afterwards) can answer the request."""
+    return request.method in ("GET", "HEAD") and not wants_json(request)
+
+
 def error_response(request: HttpRequest, exc: CanvasOAuthError) -> HttpResponse:
     """Answer a canvas_oauth error the way the user (or script) can act on it."""
     if isinstance(exc, LoginRequiredError):
@@ -53,20 +57,12 @@ def error_response(request: HttpRequest, exc: CanvasOAuthError) -> HttpResponse:
         )
     if wants_json(request):
         return JsonResponse({"error": exc.code, "message": exc.message}, status=exc.status_code)
-    return render(
-        request,
-        conf.settings.error_template,
-        {"error": exc, "message": exc.message, "status_code": exc.status_code},
-        status=exc.status_code,
-    )
+    return errorpages.render(request, exc.message, exc.status_code, {"error": exc})
 
 
 def _authorization_required(request: HttpRequest) -> HttpResponse:
-    if request.method in ("GET", "HEAD") and not wants_json(request):
-        try:
-            return oauth.handle_missing_token(request)
-        except CanvasOAuthError as exc:  # e.g. a Canvas domain that is not allow-listed
-            return error_response(request, exc)
+    if is_navigation(request):
+        return start_dance(request, oauth.handle_missing_token)
     # A redirect would break a fetch() call: tell the script where to send the user.
     if request.method in ("GET", "HEAD"):
         next_url = request.get_full_path()
@@ -79,6 +75,14 @@ def _authorization_required(request: HttpRequest) -> HttpResponse:
         },
         status=401,
     )
+
+
+def start_dance(request: HttpRequest, begin: Callable[[HttpRequest], HttpResponse]) -> HttpResponse:
+    """Answer with ``begin(request)``, the redirect to Canvas, or with the error it raised."""
+    try:
+        return begin(request)
+    except CanvasOAuthError as exc:  # e.g. a Canvas domain that is not allow-listed
+        return error_response(request, exc)
 
 
 def handles_errors(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:

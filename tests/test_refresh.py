@@ -172,6 +172,8 @@ def test_a_refresh_made_meanwhile_is_not_repeated(request_for, user, expired_tok
 
 
 def test_scope_drift_asks_the_user_again(request_for, user, stored_token, settings):
+    stored_token.scopes = ""  # recorded: granted with no scopes asked for
+    stored_token.save()
     settings.CANVAS_OAUTH_SCOPES = ["url:GET|/api/v1/courses"]
     with pytest.raises(MissingTokenError):
         get_oauth_token(request_for(user))

@@ -10,5 +10,8 @@ urlpatterns = [
     path("canvas/", views.canvas_page, name="canvas-page"),
     path("api/canvas/", views.canvas_api, name="canvas-api"),
     path("async/canvas/", views.async_canvas_page),
+    path("raise/plain/", views.raise_plain_error),
+    path("raise/refresh/", views.raise_refresh_error),
+    path("switch-user/", views.switch_user),
     path("", views.home),
 ]
