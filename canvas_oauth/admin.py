@@ -118,6 +118,12 @@ class DeveloperKeyForm(forms.ModelForm):
         model = CanvasDeveloperKey
         fields = ["domain", "client_id", "client_secret", "scopes", "enabled"]
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # The field starts blank, so compared with the stored secret it would always look
+        # changed, and the admin's history would say so on every save.
+        self.initial.pop("client_secret", None)
+
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
         if cleaned.get("client_secret"):

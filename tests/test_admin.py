@@ -198,3 +198,18 @@ def test_moving_a_key_with_its_secret_works_and_same_domain_keeps_it(
         "canvas.south.edu",
         "south-secret",
     )
+
+
+def test_history_says_the_secret_changed_only_when_one_was_typed(
+    client, django_user_model, developer_key
+):
+    from django.contrib.admin.models import LogEntry
+
+    editor = staff_browser(client, django_user_model, "change_canvasdeveloperkey")
+    url = f"{KEYS_URL}{developer_key.pk}/change/"
+    editor.post(url, key_form("canvas.north.edu") | {"client_id": "30000000000034"})
+    editor.post(url, key_form("canvas.north.edu", "new-north-secret"))
+    first, second = (e.get_change_message() for e in LogEntry.objects.order_by("pk"))
+    assert "ecret" not in first
+    assert "ecret" in second
+    assert "new-north-secret" not in second
