@@ -1,4 +1,4 @@
-"""The admin lists tokens without ever showing their values."""
+"""The admin never shows a token value or a developer key's secret."""
 
 import pytest
 
