@@ -1,13 +1,18 @@
-"""A read-only admin for Canvas tokens. Token values appear on no admin page."""
+"""A read-only admin for Canvas tokens, and the developer-key editor.
+
+Token values and client secrets appear on no admin page.
+"""
 
 from __future__ import annotations
+
+from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from canvas_oauth import instances, tokens
+from canvas_oauth import conf, instances, tokens
 from canvas_oauth.models import CanvasDeveloperKey, CanvasOAuth2Token
 
 
@@ -105,20 +110,43 @@ class DeveloperKeyForm(forms.ModelForm):
     client_secret = forms.CharField(
         widget=forms.PasswordInput(render_value=False),
         required=False,
-        help_text="Leave blank to keep the current secret.",
+        help_text="Leave blank to keep the current secret. Moving the key to another "
+        "domain needs it again.",
     )
 
     class Meta:
         model = CanvasDeveloperKey
         fields = ["domain", "client_id", "client_secret", "scopes", "enabled"]
 
-    def clean_client_secret(self) -> str:
-        secret = self.cleaned_data.get("client_secret", "")
-        if secret:
-            return secret
-        if self.instance.pk:
-            return self.instance.client_secret
-        raise forms.ValidationError("Enter the developer key's secret.")
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # The field starts blank, so compared with the stored secret it would always look
+        # changed, and the admin's history would say so on every save.
+        self.initial.pop("client_secret", None)
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        if cleaned.get("client_secret"):
+            return cleaned
+        if not self.instance.pk:
+            self.add_error("client_secret", "Enter the developer key's secret.")
+        elif self._moves_domain(cleaned.get("domain")):
+            # Whoever may edit a key need not know its secret; without this, they could
+            # point the key at their own host and have the secret sent there.
+            self.add_error(
+                "client_secret", "Enter the secret again to move the key to another domain."
+            )
+        else:
+            cleaned["client_secret"] = self.instance.client_secret
+        return cleaned
+
+    def _moves_domain(self, domain: str | None) -> bool:
+        if domain is None:  # invalid or missing: reported on the domain field
+            return False
+        try:
+            return conf.domain_key(domain) != self.instance.domain
+        except ValueError:
+            return True
 
 
 @admin.register(CanvasDeveloperKey)
@@ -127,3 +155,15 @@ class CanvasDeveloperKeyAdmin(admin.ModelAdmin):
     list_display = ["domain", "client_id", "enabled", "updated_on"]
     list_filter = ["enabled"]
     search_fields = ["domain", "client_id"]
+    readonly_fields = ["secret_set"]
+
+    def get_fields(self, request: HttpRequest, obj: CanvasDeveloperKey | None = None) -> list[str]:
+        if obj is None:
+            return ["domain", "client_id", "client_secret", "scopes", "enabled"]
+        # A read-only page renders the model's attribute, which is the decrypted secret.
+        secret = ["client_secret"] if self.has_change_permission(request, obj) else []
+        return ["domain", "client_id", *secret, "secret_set", "scopes", "enabled"]
+
+    @admin.display(boolean=True, description="Secret set")
+    def secret_set(self, obj: CanvasDeveloperKey) -> bool:
+        return bool(obj.client_secret)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ipaddress
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from cryptography.fernet import Fernet
 from django.conf import settings as django_settings
@@ -30,6 +32,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
     if not s.instances or s.client_id or s.client_secret or s.canvas_domain:
         errors.extend(_check_single_domain(s))
     errors.extend(_check_common(s))
+    errors.extend(_check_cleartext(s))
     return errors
 
 
@@ -210,6 +213,38 @@ def _check_instances(instances: object) -> list[checks.CheckMessage]:
         if problem:
             errors.append(_error(16, f"CANVAS_OAUTH_INSTANCES: {problem}.", hint))
     return errors
+
+
+def _check_cleartext(s: conf.CanvasOAuthSettings) -> list[checks.CheckMessage]:
+    configured = [("CANVAS_OAUTH_CANVAS_DOMAIN", s.canvas_domain)]
+    if isinstance(s.instances, dict):
+        configured.extend(("CANVAS_OAUTH_INSTANCES", domain) for domain in s.instances)
+    warnings: list[checks.CheckMessage] = []
+    for name, domain in configured:
+        try:
+            scheme, _ = conf.parse_domain(domain)
+        except (ValueError, AttributeError, TypeError):
+            continue  # not a domain at all: E003, E004 or E016 says so
+        if scheme == "http" and not _is_loopback(urlsplit(conf.base_url(domain)).hostname):
+            warnings.append(
+                checks.Warning(
+                    f"{name}: Canvas at {domain!r} is reached over plain http, so the client "
+                    "secret, codes and tokens would cross the network in clear text.",
+                    hint='Use https (a bare host such as "canvas.example.edu" means https). '
+                    "Plain http is only fine on loopback: localhost, 127.0.0.0/8 or ::1.",
+                    id="canvas_oauth.W002",
+                )
+            )
+    return warnings
+
+
+def _is_loopback(host: str | None) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host or "").is_loopback
+    except ValueError:
+        return False
 
 
 def _check_resolver(path: object) -> list[checks.CheckMessage]:

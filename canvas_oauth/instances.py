@@ -86,15 +86,26 @@ def configured() -> dict[str, CanvasInstance]:
     return found
 
 
+def domain_key(domain: object) -> str:
+    """Return ``domain`` in its stored form.
+
+    Raise ``UnknownCanvasInstanceError`` when it is neither a host nor an origin: such a
+    value comes from a request or a resolver, so it is bad input, not a crash.
+    """
+    if not isinstance(domain, str):
+        raise UnknownCanvasInstanceError()
+    try:
+        return conf.domain_key(domain)
+    except ValueError:
+        raise UnknownCanvasInstanceError() from None
+
+
 def get(domain: str) -> CanvasInstance:
     """Return the allow-listed instance for ``domain``.
 
     Raise ``UnknownCanvasInstanceError`` for any other domain: nothing is sent there.
     """
-    try:
-        key = conf.domain_key(domain)
-    except ValueError:
-        raise UnknownCanvasInstanceError() from None
+    key = domain_key(domain)
     instance = configured().get(key)
     if instance is not None:
         return instance
@@ -125,7 +136,7 @@ def resolve(request: HttpRequest) -> str:
         raise UnknownCanvasInstanceError(
             "This page does not say which Canvas to connect to. Please launch it from Canvas."
         )
-    return conf.domain_key(domain)
+    return domain_key(domain)
 
 
 @lru_cache(maxsize=8)
@@ -162,10 +173,10 @@ def lti_launch_domain(request: HttpRequest) -> str | None:
         return custom["canvas_api_domain"]
     issuer = claims.get("iss")
     if isinstance(issuer, str):
-        host = urlsplit(issuer).netloc
         try:
+            host = urlsplit(issuer).netloc
             if host and conf.domain_key(host) in configured():
                 return host
-        except ValueError:
+        except ValueError:  # not a URL, or no host: this claim names no Canvas
             pass
     return None

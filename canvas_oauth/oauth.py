@@ -98,7 +98,7 @@ def _token_for(request: HttpRequest, domain: str | None) -> CanvasOAuth2Token:
 
 def _domain_for(request: HttpRequest, domain: str | None) -> str:
     """Return the stored form of ``domain``, or of the instance the request is for."""
-    return conf.domain_key(domain) if domain else instances.resolve(request)
+    return instances.domain_key(domain) if domain else instances.resolve(request)
 
 
 def _cache(request: HttpRequest) -> dict[tuple[object, str], CanvasOAuth2Token]:

@@ -38,8 +38,11 @@ _reported_undecryptable: set[int] = set()
 
 
 def resolve_domain(domain: str | None = None) -> str:
-    """Return ``domain`` (default: the configured one) in its stored form."""
-    return conf.domain_key(domain or instances.default_domain())
+    """Return ``domain`` (default: the configured one) in its stored form.
+
+    Raise ``UnknownCanvasInstanceError`` when it is not a Canvas host or origin.
+    """
+    return instances.domain_key(domain or instances.default_domain())
 
 
 def get_token(user, domain: str | None = None) -> CanvasOAuth2Token:

@@ -1,4 +1,4 @@
-"""The admin lists tokens without ever showing their values."""
+"""The admin never shows a token value or a developer key's secret."""
 
 import pytest
 
@@ -100,3 +100,116 @@ def test_filter_by_canvas_domain(admin_browser, token, other_user, settings):
     west = admin_browser.get(URL, {"domain": "canvas.west.edu"})
     assert b">grace<" in west.content
     assert b">ada<" not in west.content
+
+
+KEYS_URL = "/admin/canvas_oauth/canvasdeveloperkey/"
+NORTH_SECRET = "north-secret-" + "n" * 51
+
+
+@pytest.fixture
+def developer_key(db):
+    from canvas_oauth.models import CanvasDeveloperKey
+
+    return CanvasDeveloperKey.objects.create(
+        domain="canvas.north.edu", client_id="30000000000033", client_secret=NORTH_SECRET
+    )
+
+
+def staff_browser(client, django_user_model, *codenames):
+    from django.contrib.auth.models import Permission
+
+    staff = django_user_model.objects.create_user("staff", is_staff=True)
+    staff.user_permissions.set(Permission.objects.filter(codename__in=codenames))
+    client.force_login(staff)
+    return client
+
+
+def test_view_only_staff_sees_whether_a_secret_is_set_but_never_the_secret(
+    client, django_user_model, developer_key
+):
+    viewer = staff_browser(client, django_user_model, "view_canvasdeveloperkey")
+    page = viewer.get(f"{KEYS_URL}{developer_key.pk}/change/")
+    assert page.status_code == 200
+    assert b"canvas.north.edu" in page.content
+    assert NORTH_SECRET.encode() not in page.content
+    assert b"Secret set" in page.content
+    assert b"icon-yes" in page.content
+
+
+def test_editor_sees_whether_a_secret_is_set_but_never_the_secret(
+    client, django_user_model, developer_key
+):
+    editor = staff_browser(
+        client, django_user_model, "view_canvasdeveloperkey", "change_canvasdeveloperkey"
+    )
+    page = editor.get(f"{KEYS_URL}{developer_key.pk}/change/")
+    assert NORTH_SECRET.encode() not in page.content
+    assert b'name="client_secret"' in page.content
+    assert b"Secret set" in page.content
+
+
+def key_form(domain, secret=""):
+    return {
+        "domain": domain,
+        "client_id": "30000000000033",
+        "client_secret": secret,
+        "scopes": "",
+        "enabled": "on",
+    }
+
+
+def test_moving_a_key_to_another_domain_needs_the_secret_again(
+    client, django_user_model, developer_key, user, settings
+):
+    from canvas_oauth.testing import FakeCanvas, mock_canvas
+
+    editor = staff_browser(client, django_user_model, "change_canvasdeveloperkey")
+    moved = editor.post(
+        f"{KEYS_URL}{developer_key.pk}/change/", key_form("http://attacker.example")
+    )
+    assert moved.status_code == 200
+    assert b"Enter the secret again" in moved.content
+    developer_key.refresh_from_db()
+    assert developer_key.domain == "canvas.north.edu"
+
+    # The dance a user would then start goes nowhere near the attacker's host.
+    attacker = FakeCanvas(base_url="http://attacker.example", client_id="30000000000033")
+    settings.CANVAS_OAUTH_INSTANCE_RESOLVER = "canvas_oauth.instances.session_domain"
+    client.force_login(user)
+    session = client.session
+    session["canvas_oauth_domain"] = "http://attacker.example"
+    session.save()
+    with mock_canvas(attacker):
+        assert client.get("/canvas/").status_code == 400
+    assert attacker.calls.total() == 0
+
+
+def test_moving_a_key_with_its_secret_works_and_same_domain_keeps_it(
+    client, django_user_model, developer_key
+):
+    editor = staff_browser(client, django_user_model, "change_canvasdeveloperkey")
+    url = f"{KEYS_URL}{developer_key.pk}/change/"
+    assert editor.post(url, key_form("https://Canvas.North.edu/")).status_code == 302
+    developer_key.refresh_from_db()
+    assert developer_key.client_secret == NORTH_SECRET
+    assert editor.post(url, key_form("canvas.south.edu", "south-secret")).status_code == 302
+    developer_key.refresh_from_db()
+    assert (developer_key.domain, developer_key.client_secret) == (
+        "canvas.south.edu",
+        "south-secret",
+    )
+
+
+def test_history_says_the_secret_changed_only_when_one_was_typed(
+    client, django_user_model, developer_key
+):
+    from django.contrib.admin.models import LogEntry
+
+    editor = staff_browser(client, django_user_model, "change_canvasdeveloperkey")
+    url = f"{KEYS_URL}{developer_key.pk}/change/"
+    editor.post(url, key_form("canvas.north.edu") | {"client_id": "30000000000034"})
+    editor.post(url, key_form("canvas.north.edu", "new-north-secret"))
+    first, second = (e.get_change_message() for e in LogEntry.objects.order_by("pk"))
+    assert "ecret" not in first
+    assert "ecret" in second
+    assert "new-north-secret" not in second

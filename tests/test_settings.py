@@ -111,3 +111,39 @@ def test_checks_run_through_djangos_framework():
 def test_domain_forms(value, key, base):
     assert conf.domain_key(value) == key
     assert conf.base_url(value) == base
+
+
+def instance_at(domain):
+    return {domain: {"client_id": "10000000000011", "client_secret": "s" * 64}}
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("CANVAS_OAUTH_CANVAS_DOMAIN", "http://canvas.example.edu"),
+        ("CANVAS_OAUTH_CANVAS_DOMAIN", "http://10.0.0.5:8080"),
+        ("CANVAS_OAUTH_INSTANCES", instance_at("http://canvas.east.edu")),
+    ],
+)
+def test_plain_http_canvas_is_a_warning(name, value):
+    with override_settings(**{name: value}):
+        messages = check_settings()
+    assert ids(messages) == ["canvas_oauth.W002"]
+    assert messages[0].level == checks.WARNING
+    assert "https" in messages[0].hint
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("CANVAS_OAUTH_CANVAS_DOMAIN", "http://localhost:3000"),
+        ("CANVAS_OAUTH_CANVAS_DOMAIN", "http://127.0.0.1:8001"),
+        ("CANVAS_OAUTH_CANVAS_DOMAIN", "http://127.8.9.10"),
+        ("CANVAS_OAUTH_CANVAS_DOMAIN", "http://[::1]:3000"),
+        ("CANVAS_OAUTH_INSTANCES", instance_at("http://localhost:3000")),
+        ("CANVAS_OAUTH_INSTANCES", instance_at("https://canvas.east.edu")),
+    ],
+)
+def test_plain_http_on_loopback_and_https_are_fine(name, value):
+    with override_settings(**{name: value}):
+        assert check_settings() == []

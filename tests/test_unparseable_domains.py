@@ -1,0 +1,72 @@
+"""A Canvas domain that is not a host or an origin gets a 400, never a 500."""
+
+import pytest
+from django.http import HttpResponse
+from django.urls import path
+
+from canvas_oauth import instances
+from canvas_oauth.exceptions import UnknownCanvasInstanceError
+from canvas_oauth.oauth import get_oauth_token
+from canvas_oauth.tokens import get_token_for_user
+from tests.urls import urlpatterns as site_urlpatterns
+
+UNPARSEABLE = ["x:99999", "ftp://x", "[::1", "a@b", "h/path", "javascript:alert(1)"]
+
+
+def named_domain_page(request):
+    return HttpResponse(get_oauth_token(request, domain=request.GET["domain"]))
+
+
+urlpatterns = [path("named/", named_domain_page), *site_urlpatterns]
+
+
+def assert_refused(response, fake):
+    assert response.status_code == 400
+    assert b"not set up to connect to that Canvas" in response.content
+    assert fake.calls.total() == 0
+
+
+@pytest.mark.parametrize("domain", UNPARSEABLE)
+def test_authorize_view(browser, fake_canvas, domain):
+    assert_refused(browser.get("/oauth/authorize", {"domain": domain, "next": "/"}), fake_canvas)
+    popup = browser.get("/oauth/authorize", {"domain": domain, "popup": "1"})
+    assert_refused(popup, fake_canvas)
+
+
+@pytest.mark.urls(__name__)
+@pytest.mark.parametrize("domain", UNPARSEABLE)
+def test_get_oauth_token_through_the_middleware(browser, fake_canvas, domain):
+    assert_refused(browser.get("/named/", {"domain": domain}), fake_canvas)
+
+
+@pytest.mark.parametrize("domain", UNPARSEABLE)
+def test_session_resolver(browser, fake_canvas, settings, domain):
+    settings.CANVAS_OAUTH_INSTANCE_RESOLVER = "canvas_oauth.instances.session_domain"
+    session = browser.session
+    session[instances.SESSION_KEY] = domain
+    session.save()
+    assert_refused(browser.get("/canvas/"), fake_canvas)
+
+
+@pytest.mark.parametrize(
+    "claims",
+    [{instances.LTI_CUSTOM_CLAIM: {"canvas_api_domain": value}} for value in UNPARSEABLE]
+    + [{"iss": "https://[::1"}],
+)
+def test_lti_launch_resolver(browser, fake_canvas, settings, claims):
+    settings.CANVAS_OAUTH_INSTANCE_RESOLVER = "canvas_oauth.instances.lti_launch_domain"
+    session = browser.session
+    session[instances.LTI_LAUNCH_SESSION_KEY] = claims
+    session.save()
+    response = browser.get("/canvas/")
+    if "iss" in claims:  # an issuer that is not a host is ignored: the default applies
+        assert response.status_code == 302
+    else:
+        assert_refused(response, fake_canvas)
+
+
+@pytest.mark.parametrize("domain", UNPARSEABLE)
+def test_token_service_outside_a_request(user, fake_canvas, domain):
+    with pytest.raises(UnknownCanvasInstanceError):
+        get_token_for_user(user, domain=domain)
+    assert fake_canvas.calls.total() == 0
