@@ -12,7 +12,7 @@ from typing import Any
 
 from django.http import HttpRequest, HttpResponse
 from django.template import loader
-from django.template.exceptions import TemplateDoesNotExist
+from django.template.exceptions import TemplateDoesNotExist, TemplateSyntaxError
 
 from canvas_oauth import conf
 
@@ -35,11 +35,21 @@ def render(
 ) -> HttpResponse:
     """Render the error page with ``message``; plain text when no template can be found."""
     values = {"message": message, "status_code": status, **(context or {})}
-    try:
-        content = loader.render_to_string(template_names(), values, request=request)
-    except TemplateDoesNotExist:
+    template = _first_loadable()
+    if template is None:
         # As the original app did, but as text: the message may hold Canvas's own words.
         return HttpResponse(
             f"Error: {message}", status=status, content_type="text/plain; charset=utf-8"
         )
-    return HttpResponse(content, status=status)
+    return HttpResponse(template.render(values, request), status=status)
+
+
+def _first_loadable() -> Any:
+    # A configured page that is missing or broken must not turn an error page into a 500
+    # (the system check names it); the next candidate is tried instead.
+    for name in template_names():
+        try:
+            return loader.get_template(name)
+        except (TemplateDoesNotExist, TemplateSyntaxError):
+            continue
+    return None

@@ -94,6 +94,21 @@ def test_threads_share_one_refresh_through_get_oauth_token(rf, user, expired_tok
 
 
 @pytest.mark.django_db(transaction=True)
+def test_a_herd_on_a_token_made_by_hand_with_scopes_configured(
+    rf, user, expired_token, fake_canvas, settings
+):
+    """The original app's rows record no scopes; configured scopes must not turn them away."""
+    from canvas_oauth.oauth import get_oauth_token
+
+    settings.CANVAS_OAUTH_SCOPES = ["url:GET|/api/v1/courses"]
+    fake_canvas.latency["token"] = LATENCY
+    results = run_together(THREADS, lambda: get_oauth_token(as_request(rf, user)))
+    assert fake_canvas.calls["token:refresh_token"] == 1
+    assert len(set(results)) == 1
+    assert fake_canvas.is_live(results[0])
+
+
+@pytest.mark.django_db(transaction=True)
 def test_threads_share_one_refresh_through_the_token_service(user, expired_token, fake_canvas):
     from canvas_oauth import tokens
 

@@ -430,7 +430,59 @@ def test_a_missing_configured_template_falls_back_to_the_shipped_page(browser, s
     assert len(warnings) == 1 and "myapp/no_such_page.html" in warnings[0].msg
 
 
+def test_a_broken_configured_template_falls_back_too(browser, settings, tmp_path):
+    (tmp_path / "broken.html").write_text("{% if %}")
+    settings.TEMPLATES = [
+        {
+            "BACKEND": "django.template.backends.django.DjangoTemplates",
+            "DIRS": [str(tmp_path)],
+            "APP_DIRS": True,
+        }
+    ]
+    settings.CANVAS_OAUTH_ERROR_TEMPLATE = "broken.html"
+    response = browser.get("/raise/plain/")
+    assert response.status_code == 403
+    assert b"We could not connect to Canvas" in response.content
+    assert [m.id for m in checks.run_checks() if m.id == "canvas_oauth.W003"] == [
+        "canvas_oauth.W003"
+    ]
+
+
 def test_the_template_check_is_quiet_for_the_default_and_for_a_found_template(settings):
     assert not [m for m in checks.run_checks() if m.id == "canvas_oauth.W003"]
     settings.CANVAS_OAUTH_ERROR_TEMPLATE = "canvas_oauth/oauth_error.html"
     assert not [m for m in checks.run_checks() if m.id == "canvas_oauth.W003"]
+
+
+# -- 6. What the upgrade notes promise -----------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_a_dance_started_before_the_upgrade_ends_with_the_start_again_page(browser, fake_canvas):
+    session = browser.session
+    session["canvas_oauth_request_state"] = "RandomState100"  # the original's session keys
+    session["canvas_oauth_initial_uri"] = "/canvas/"
+    session["canvas_oauth_redirect_uri"] = "http://testserver/oauth/oauth-callback"
+    session.save()
+    response = browser.get("/oauth/oauth-callback?code=red-green-blue&state=RandomState100")
+    assert response.status_code == 400
+    assert b"Please start again." in response.content
+    assert fake_canvas.calls["token:authorization_code"] == 0
+
+
+def test_the_model_str_names_the_user_id_and_domain():
+    token = CanvasOAuth2Token(user_id=7, domain="canvas.example.edu")
+    assert str(token) == "Canvas token of 7 on canvas.example.edu"
+
+
+@pytest.mark.django_db
+def test_lookups_go_through_the_plural_relation(user, fake_canvas, django_user_model):
+    from django.core.exceptions import FieldError
+
+    store_token(fake_canvas, user)
+    found = django_user_model.objects.filter(canvas_oauth2_tokens__domain="canvas.example.edu")
+    assert list(found) == [user]
+    with pytest.raises(FieldError):
+        list(django_user_model.objects.filter(canvas_oauth2_token__expires__isnull=False))
+    with pytest.raises(FieldError):
+        list(django_user_model.objects.select_related("canvas_oauth2_token"))
