@@ -122,7 +122,12 @@ def finish(request: HttpRequest, state: str) -> PendingDance:
         request.session[SESSION_KEY] = keep
     if found is None:
         raise InvalidOAuthStateError()
-    return _as_dance(found)
+    dance = _as_dance(found)
+    # Two requests can hold copies of one session at once, and each copy still lists the
+    # dance. Only the request that claims the state in the shared cache goes on to Canvas.
+    if not _cache().add(_cache_key("used", dance.state), True, _ttl()):
+        raise InvalidOAuthStateError()
+    return dance
 
 
 def popup_dance(state: str) -> PendingDance | None:
