@@ -58,6 +58,14 @@ class InvalidOAuthStateError(CanvasOAuthError):
     )
 
 
+class TooManyAuthorizationsError(CanvasOAuthError):
+    """The user is starting many popup authorizations at once; they are taken one by one."""
+
+    status_code = 429
+    code = "too_many_authorizations"
+    default_message = "Too many Canvas authorizations are starting at once. Please try again."
+
+
 class UnknownCanvasInstanceError(CanvasOAuthError):
     """The request names a Canvas domain that is not configured; nothing is sent there."""
 

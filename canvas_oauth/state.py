@@ -8,6 +8,8 @@ compared in constant time. Several dances (several tabs) may be pending at once.
 Ordinary dances live in the user's session. Popup dances (for tools in an iframe, whose
 session cookie the popup does not see) live in the cache, keyed by a hash of the state;
 the code Canvas returns to the popup waits there until the user's own session claims it.
+A per-user index in the same cache caps them, as the session caps its own, so one user
+cannot fill the cache and push out other users' dances.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ import hashlib
 import hmac
 import secrets
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 
 from django.core.cache import caches
@@ -24,11 +28,18 @@ from django.core.cache.backends.base import BaseCache
 from django.http import HttpRequest
 
 from canvas_oauth import conf
-from canvas_oauth.exceptions import InvalidOAuthStateError
+from canvas_oauth.exceptions import InvalidOAuthStateError, TooManyAuthorizationsError
 
 SESSION_KEY = "_canvas_oauth_pending"
-# Enough for a user with many tabs, small enough to keep the session small.
+# Enough for a user with many tabs, small enough to keep the session (or the user's share
+# of the cache) small. Past it, the oldest pending dance is dropped.
 MAX_PENDING = 10
+# How long a request waits for another request of the same user to update the popup
+# index, and how long a lock of a worker that died keeps the others out (seconds).
+INDEX_LOCK_WAIT = 2.0
+INDEX_LOCK_TTL = 5
+# A popup dance's return URL is kept in the shared cache; past this length it is "/".
+MAX_NEXT_URL = 2048
 
 
 @dataclass(frozen=True)
@@ -69,6 +80,8 @@ def begin(
 
     A ``silent`` dance asks Canvas not to show the user anything (``prompt=none``).
     """
+    if popup and len(next_url) > MAX_NEXT_URL:
+        next_url = "/"
     dance = PendingDance(
         # 32 bytes: 256 bits from the OS's CSPRNG.
         state=secrets.token_urlsafe(32),
@@ -82,7 +95,7 @@ def begin(
         popup=popup,
     )
     if popup:
-        _cache().set(_cache_key("dance", dance.state), asdict(dance), _ttl())
+        _remember_popup(dance)
         return dance
     pending = [d for d in _load(request) if not _expired(d)]
     pending.append(asdict(dance))
@@ -109,7 +122,12 @@ def finish(request: HttpRequest, state: str) -> PendingDance:
         request.session[SESSION_KEY] = keep
     if found is None:
         raise InvalidOAuthStateError()
-    return _as_dance(found)
+    dance = _as_dance(found)
+    # Two requests can hold copies of one session at once, and each copy still lists the
+    # dance. Only the request that claims the state in the shared cache goes on to Canvas.
+    if not _cache().add(_cache_key("used", dance.state), True, _ttl()):
+        raise InvalidOAuthStateError()
+    return dance
 
 
 def popup_dance(state: str) -> PendingDance | None:
@@ -145,6 +163,51 @@ def claim_answer(state: str) -> tuple[PendingDance, dict[str, str]]:
         raise InvalidOAuthStateError()
     dance = _as_dance(stashed.pop("dance", None))
     return dance, {k: v for k, v in stashed.items() if isinstance(v, str)}
+
+
+def _remember_popup(dance: PendingDance) -> None:
+    """Store a popup dance, dropping the user's oldest ones beyond ``MAX_PENDING``.
+
+    The user's index lives in the cache beside the dances, so the cap holds for every
+    process sharing it, and a per-user lock keeps concurrent requests from losing entries.
+    """
+    cache, ttl = _cache(), _ttl()
+    index_key = _cache_key("popups", dance.user_pk)
+    with _locked(_cache_key("popups-lock", dance.user_pk)):
+        index = cache.get(index_key)
+        index = [
+            entry
+            for entry in (index if isinstance(index, list) else [])
+            if isinstance(entry, dict) and isinstance(entry.get("key"), str) and not _expired(entry)
+        ]
+        index.append({"key": _cache_key("dance", dance.state), "created": dance.created})
+        dropped, index = index[:-MAX_PENDING], index[-MAX_PENDING:]
+        # The index first: a dance is never stored without the entry that limits it.
+        cache.set(index_key, index, ttl)
+        if dropped:
+            cache.delete_many([entry["key"] for entry in dropped])
+        cache.set(_cache_key("dance", dance.state), asdict(dance), ttl)
+
+
+@contextmanager
+def _locked(key: str) -> Iterator[None]:
+    """Hold the lock ``key`` in the cache while the block runs.
+
+    ``add`` is atomic in local memory, the database, Redis and memcached (not in the
+    file-based cache), so only one request at a time gets past it.
+    """
+    cache, token = _cache(), secrets.token_hex(8)
+    deadline = time.monotonic() + INDEX_LOCK_WAIT
+    while not cache.add(key, token, INDEX_LOCK_TTL):
+        if time.monotonic() > deadline:
+            raise TooManyAuthorizationsError()
+        time.sleep(0.01)
+    try:
+        yield
+    finally:
+        # A lock that outlived its TTL may be someone else's now: leave that one alone.
+        if cache.get(key) == token:
+            cache.delete(key)
 
 
 def _as_dance(entry: object) -> PendingDance:

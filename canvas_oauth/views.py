@@ -118,7 +118,25 @@ def authorize(request: HttpRequest) -> HttpResponse:
     )
 
 
+def no_referrer(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Send ``Referrer-Policy: no-referrer`` with every answer of ``view``.
+
+    The callback's URL carries Canvas's code, and its pages (the popup's too) must not
+    hand that URL to whatever they load or link to. ``SecurityMiddleware`` only fills in
+    a policy the response lacks, so this one wins over ``SECURE_REFERRER_POLICY``.
+    """
+
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
+        response = view(request, *args, **kwargs)
+        response["Referrer-Policy"] = "no-referrer"
+        return response
+
+    return wrapped
+
+
 @never_cache
+@no_referrer
 @require_GET
 @handles_errors
 def callback(request: HttpRequest) -> HttpResponse:

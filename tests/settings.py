@@ -1,6 +1,7 @@
 """Settings for the test suite; the database comes from DATABASE_URL (SQLite if unset)."""
 
 import os
+import uuid
 from datetime import timedelta
 from urllib.parse import unquote, urlsplit
 
@@ -93,3 +94,24 @@ CANVAS_OAUTH_CLIENT_SECRET = "test-client-secret-" + "s" * 45
 CANVAS_OAUTH_CANVAS_DOMAIN = "canvas.example.edu"
 CANVAS_OAUTH_SCOPES = []
 CANVAS_OAUTH_TOKEN_EXPIRATION_BUFFER = timedelta(0)
+
+# Popup dances are tested on each of these (tests/test_popup.py). CI runs the popup tests
+# again with CANVAS_OAUTH_TEST_STATE_CACHE=redis.
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    # The test database gets this table from Django's createcachetable.
+    "db": {
+        "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+        "LOCATION": "canvas_oauth_test_cache",
+    },
+    "redis": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
+        # Other test runs share the server: each run keeps to keys of its own (and the
+        # processes a test starts inherit the run's prefix).
+        "KEY_PREFIX": os.environ.setdefault(
+            "CANVAS_OAUTH_TEST_CACHE_PREFIX", f"canvas-oauth-tests-{uuid.uuid4().hex}"
+        ),
+    },
+}
+CANVAS_OAUTH_STATE_CACHE = os.environ.get("CANVAS_OAUTH_TEST_STATE_CACHE", "default")

@@ -1,10 +1,17 @@
 """The popup dance for tools inside a Canvas iframe, whose popup has no session."""
 
-import pytest
-from django.test import Client
+import threading
 
+import pytest
+from django.core.cache import caches
+from django.db import connection
+from django.test import Client, RequestFactory
+
+from canvas_oauth import oauth, state
 from canvas_oauth.models import CanvasOAuth2Token
 from tests.conftest import callback_path
+
+BACKENDS = ["default", "db", "redis"]  # local memory, the database, a real Redis server
 
 
 @pytest.fixture
@@ -139,3 +146,97 @@ def test_a_replayed_popup_callback_is_refused(iframe, popup, fake_canvas):
     assert popup.get(location).status_code == 200
     assert popup.get(location).status_code in (302, 400)  # no dance waits for it any more
     assert iframe.post("/oauth/complete", {"state": body["state"]}).status_code == 200
+
+
+@pytest.fixture(params=BACKENDS)
+def state_cache(request, settings):
+    """Keep popup dances in each cache backend in turn (tests/settings.py names them)."""
+    alias = request.param
+    settings.CANVAS_OAUTH_STATE_CACHE = alias
+    yield caches[alias]
+    if alias == "redis":  # the server is shared: remove this run's keys, and only those
+        import redis
+
+        config = settings.CACHES[alias]
+        client = redis.Redis.from_url(config["LOCATION"])
+        try:
+            keys = list(client.scan_iter(f"{config['KEY_PREFIX']}:*"))
+            if keys:
+                client.delete(*keys)
+        finally:
+            client.close()
+
+
+def test_one_users_popup_dances_cannot_evict_another_users(
+    state_cache, iframe, popup, fake_canvas, other_user
+):
+    victim = Client()
+    victim.force_login(other_user)
+    victims = start(victim)
+    # A third-party page can make a logged-in browser do this (SameSite=None cookies).
+    states = [start(iframe)["state"] for _ in range(400)]
+    # Only the newest few wait; the older ones are gone from the cache, not just forgotten.
+    assert [s for s in states if state.is_waiting(s)] == states[-state.MAX_PENDING :]
+    back = popup.get(callback_path(fake_canvas.authorize(victims["authorize_url"])))
+    assert back.status_code == 200
+    claimed = victim.post("/oauth/complete", {"state": victims["state"]})
+    assert claimed.json()["status"] == "connected"
+    assert CanvasOAuth2Token.objects.get().user == other_user
+
+
+def test_the_oldest_popup_dance_is_dropped_first(state_cache, iframe, popup, fake_canvas):
+    first, *rest = [start(iframe) for _ in range(state.MAX_PENDING + 1)]
+    location = callback_path(fake_canvas.authorize(first["authorize_url"]))
+    assert popup.get(location).status_code == 302  # no dance waits for it any more
+    assert iframe.post("/oauth/complete", {"state": first["state"]}).status_code == 400
+    assert all(state.is_waiting(body["state"]) for body in rest)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_popup_dances_of_one_user_stay_capped(state_cache, user, fake_canvas):
+    if state_cache is caches["db"] and connection.vendor == "sqlite":
+        # SQLite's shared in-memory test database locks whole tables between threads.
+        # CI runs this on PostgreSQL and MariaDB (.ci/databases.sh).
+        pytest.skip("the database cache on SQLite cannot take concurrent writers")
+    threads, each = 8, 4
+    barrier = threading.Barrier(threads)
+    started: list[str] = []
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            barrier.wait(timeout=10)
+            for _ in range(each):
+                request = RequestFactory().get("/canvas/")
+                request.user = user
+                started.append(oauth.begin_dance(request, popup=True)[1].state)
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    workers = [threading.Thread(target=work) for _ in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=30)
+    assert not errors, errors
+    assert len(started) == threads * each
+    assert sum(state.is_waiting(s) for s in started) == state.MAX_PENDING
+
+
+def test_a_user_busy_starting_popup_dances_is_told_to_wait(iframe, user, monkeypatch):
+    monkeypatch.setattr(state, "INDEX_LOCK_WAIT", 0.05)
+    # Another request of the same user is updating the user's index right now.
+    with state._locked(state._cache_key("popups-lock", str(user.pk))):
+        response = iframe.get("/oauth/authorize", {"popup": "1"}, HTTP_ACCEPT="application/json")
+    assert response.status_code == 429
+    assert response.json()["error"] == "too_many_authorizations"
+    assert start(iframe)["state"]  # and once it is free, dances start again
+
+
+def test_an_overlong_return_url_is_not_kept(iframe, popup, fake_canvas):
+    body = start(iframe, next_url="/canvas/?q=" + "x" * state.MAX_NEXT_URL)
+    popup.get(callback_path(fake_canvas.authorize(body["authorize_url"])))
+    claimed = iframe.post("/oauth/complete", {"state": body["state"]})
+    assert claimed.json() == {"status": "connected", "next": "/"}
