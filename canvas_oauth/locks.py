@@ -117,6 +117,20 @@ def _bounded_wait(connection: BaseDatabaseWrapper, seconds: float) -> Iterator[N
             else:
                 cursor.execute(write, [value])
 
+    def put_back_in_broken_transaction(value: object) -> None:
+        # Django refuses queries in a transaction marked for rollback (a failed UPDATE
+        # marks it), but these limits belong to the connection, not the transaction: put
+        # the limit back through the driver, or the lowered limit would outlive the
+        # request on a persistent connection and hide the real error.
+        raw = connection.connection.cursor()
+        try:
+            if vendor == "sqlite":
+                raw.execute(write % int(value))  # type: ignore[call-overload]
+            else:
+                raw.execute(write, [value])
+        finally:
+            raw.close()
+
     with connection.cursor() as cursor:
         cursor.execute(read)
         (previous,) = cursor.fetchone()
@@ -128,5 +142,7 @@ def _bounded_wait(connection: BaseDatabaseWrapper, seconds: float) -> Iterator[N
     finally:
         # A failed lock request aborts a PostgreSQL transaction, and its rollback undoes
         # the setting; the other databases keep it until it is put back.
-        if granted or vendor != "postgresql":
+        if granted:
             set_limit(previous)
+        elif vendor != "postgresql":
+            put_back_in_broken_transaction(previous)
