@@ -306,12 +306,15 @@ def test_a_failed_sqlite_lock_reports_its_own_error_and_puts_the_limit_back(
             cursor.execute("CREATE TABLE t (x integer)")
             cursor.execute("BEGIN IMMEDIATE")  # the write lock, as a refresh holds it
         waiter = connections["waiter"]
-        with pytest.raises(OperationalError, match="locked"):
-            with transaction.atomic(using="waiter"), _bounded_wait(waiter, 0.2):
-                # What QuerySet.update() does around its UPDATE.
-                with transaction.mark_for_rollback_on_error(using="waiter"):
-                    with waiter.cursor() as cursor:
-                        cursor.execute("UPDATE t SET x = 1")
+        with (
+            pytest.raises(OperationalError, match="locked"),
+            transaction.atomic(using="waiter"),
+            _bounded_wait(waiter, 0.2),
+            # What QuerySet.update() does around its UPDATE.
+            transaction.mark_for_rollback_on_error(using="waiter"),
+            waiter.cursor() as cursor,
+        ):
+            cursor.execute("UPDATE t SET x = 1")
         with waiter.cursor() as cursor:
             cursor.execute("PRAGMA busy_timeout")
             assert cursor.fetchone()[0] == 20000
