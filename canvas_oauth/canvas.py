@@ -32,7 +32,10 @@ TOKEN_PATH = "/login/oauth2/token"
 DEAD_REFRESH_ERRORS = frozenset({"invalid_grant", "invalid_request"})
 
 
-# Canvas sends 3600; anything beyond a year (or infinite) is garbage, not a lifetime.
+# Canvas's access tokens live an hour (spec §4.1). An answer whose expires_in we cannot
+# use gets this lifetime: a token stored with no expiry would never be refreshed, and die.
+DEFAULT_EXPIRES_IN = 3600
+# Anything beyond a year (or infinite) is garbage, not a lifetime.
 MAX_EXPIRES_IN = 366 * 24 * 3600
 
 
@@ -257,12 +260,17 @@ def is_dead_refresh_token(exc: CanvasRequestError) -> bool:
     )
 
 
-def _parse_expires_in(raw: object) -> int | None:
-    """Return Canvas's ``expires_in`` in seconds; None (no expiry) when absent or absurd."""
+def _parse_expires_in(raw: object) -> int:
+    """Return Canvas's ``expires_in`` in seconds; Canvas's hour when absent or unusable."""
+    if isinstance(raw, str):
+        try:
+            raw = float(raw)
+        except ValueError:
+            raw = None
     if isinstance(raw, bool) or not isinstance(raw, (int, float)):
-        return None
+        return DEFAULT_EXPIRES_IN
     if not 0 <= raw <= MAX_EXPIRES_IN:  # also false for NaN
-        return None
+        return DEFAULT_EXPIRES_IN
     return int(raw)
 
 
