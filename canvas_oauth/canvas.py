@@ -20,6 +20,7 @@ from canvas_oauth.exceptions import (
     CanvasRejectedError,
     CanvasRequestError,
     CanvasUnavailableError,
+    bounded_text,
 )
 
 logger = logging.getLogger(__name__)
@@ -241,7 +242,8 @@ class CanvasClient:
             logger.warning("Canvas answered %s without an OAuth error", status)
             return CanvasRequestError(http_status=status)
         description = body.get("error_description")
-        description = description if isinstance(description, str) else ""
+        error = bounded_text(error)
+        description = bounded_text(description) if isinstance(description, str) else ""
         logger.warning("Canvas refused a token request: %s %s (%s)", status, error, description)
         return CanvasRejectedError(
             f"Canvas refused the request: {description or error}",

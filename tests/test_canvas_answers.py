@@ -64,3 +64,54 @@ def test_an_absent_expires_in_gets_canvas_hour(browser, settings, user):
         assert finish_dance(browser, settings, server).status_code == 302
     expires = CanvasOAuth2Token.objects.get(user=user).expires
     assert timezone.now() + timedelta(minutes=59) < expires <= timezone.now() + timedelta(hours=1)
+
+
+HUGE = "y" * 200_000
+
+
+def assert_bounded(text):
+    assert "y" * 301 not in text
+    assert "\nforged log line" not in text
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"error": "invalid_scope", "error_description": HUGE},
+        {"error": "invalid_scope", "error_description": "bad\nforged log line"},
+        {"error": HUGE},
+        {"error": "access_denied", "error_description": HUGE},
+    ],
+)
+def test_canvas_error_text_at_the_callback_is_bounded(
+    browser, fake_canvas, settings, caplog, query
+):
+    url = start_dance(browser)
+    state = parse_qs(urlsplit(url).query)["state"][0]
+    caplog.set_level("DEBUG")
+    for params in ({**query, "state": state}, query):  # Canvas omits state on some refusals
+        response = browser.get(CALLBACK, params)
+        assert response.status_code == 403
+        assert_bounded(response.content.decode())
+        json_answer = browser.get(CALLBACK, params, HTTP_ACCEPT="application/json")
+        assert_bounded(json_answer.content.decode())
+    assert_bounded(caplog.text)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"error": "invalid_grant", "error_description": HUGE},
+        {"error": HUGE},
+        {"error": "invalid_grant", "error_description": "bad\nforged log line"},
+    ],
+)
+def test_canvas_error_text_of_the_token_endpoint_is_bounded(browser, settings, user, caplog, body):
+    caplog.set_level("DEBUG")
+    with canned(400, body) as server:
+        response = finish_dance(browser, settings, server)
+    assert response.status_code == 502
+    assert b"Canvas refused the request" in response.content
+    assert_bounded(response.content.decode())
+    assert_bounded(caplog.text)
+    assert not CanvasOAuth2Token.objects.exists()
