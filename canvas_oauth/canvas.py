@@ -8,6 +8,7 @@ nothing about sessions, users or the database.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -17,6 +18,7 @@ import requests
 from django.views.decorators.debug import sensitive_variables
 
 from canvas_oauth.exceptions import (
+    CanvasOAuthError,
     CanvasRejectedError,
     CanvasRequestError,
     CanvasUnavailableError,
@@ -38,6 +40,8 @@ DEAD_REFRESH_ERRORS = frozenset({"invalid_grant", "invalid_request"})
 DEFAULT_EXPIRES_IN = 3600
 # Anything beyond a year (or infinite) is garbage, not a lifetime.
 MAX_EXPIRES_IN = 366 * 24 * 3600
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -161,6 +165,8 @@ class CanvasClient:
     @sensitive_variables()
     def revoke(self, access_token: str) -> None:
         """Ask Canvas to delete the token (and with it its refresh token)."""
+        if not _sendable(access_token):
+            raise CanvasOAuthError("This token cannot be sent to Canvas, so it was not revoked.")
         response = self._send(
             "DELETE",
             TOKEN_PATH,
@@ -185,6 +191,12 @@ class CanvasClient:
         refresh_token = body.get("refresh_token")
         if not isinstance(refresh_token, str) or not refresh_token:
             refresh_token = None
+        if not _sendable(access_token) or not _sendable(refresh_token or ""):
+            # Refused now: stored, it would fail later, in a revoke or the app's own calls.
+            logger.warning("Canvas's token response had a token that cannot be sent back")
+            raise CanvasRequestError(
+                "Canvas sent a token we cannot use. Please try again later.", http_status=200
+            )
         return TokenGrant(
             access_token=access_token,
             refresh_token=refresh_token,
@@ -292,6 +304,12 @@ def _parse_user(raw: object) -> CanvasUser | None:
     )
 
 
+def _sendable(token: str) -> bool:
+    """Tell whether ``token`` can travel in an HTTP header: visible Latin-1 characters only."""
+    return all("!" <= ch <= "~" or "\xa1" <= ch <= "\xff" for ch in token)
+
+
 def _bounded(text: str, length: int) -> str:
-    # PostgreSQL refuses NUL in text; every backend refuses text longer than its column.
-    return text.replace("\x00", "")[:length]
+    # PostgreSQL refuses NUL in text, UTF-8 cannot hold a lone surrogate (JSON's "\ud800"),
+    # and every backend refuses text longer than its column.
+    return _LONE_SURROGATE.sub("\ufffd", text.replace("\x00", ""))[:length]

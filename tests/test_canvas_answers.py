@@ -115,3 +115,74 @@ def test_canvas_error_text_of_the_token_endpoint_is_bounded(browser, settings, u
     assert_bounded(response.content.decode())
     assert_bounded(caplog.text)
     assert not CanvasOAuth2Token.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "tokens",
+    [
+        {"access_token": "1~tök€n"},  # € is not Latin-1
+        {"access_token": "1~to\x00ken"},
+        {"access_token": "1~to\r\nX-Injected: yes"},
+        {"access_token": "1~to\x7fken"},
+        {"access_token": "1~to\x85ken"},  # a C1 control character
+        {"access_token": "1~to ken"},
+        {"access_token": "1~token\ud800"},
+        {"refresh_token": "1~refresh\ud800"},
+        {"refresh_token": "1~refr€sh"},
+    ],
+)
+def test_a_token_that_cannot_be_sent_back_is_refused(browser, settings, user, caplog, tokens):
+    caplog.set_level("DEBUG")
+    with canned(200, token_answer(**tokens)) as server:
+        response = finish_dance(browser, settings, server)
+    assert response.status_code == 502
+    assert b"Canvas sent a token we cannot use" in response.content
+    assert "1~to" not in caplog.text
+    assert "1~refr" not in caplog.text
+    assert not CanvasOAuth2Token.objects.exists()
+
+
+def test_a_refresh_answer_with_a_token_that_cannot_be_sent_is_refused(settings, user):
+    from canvas_oauth import tokens
+    from canvas_oauth.exceptions import TokenRefreshError
+
+    with canned(200, token_answer(access_token="1~tök€n")) as server:
+        settings.CANVAS_OAUTH_CANVAS_DOMAIN = server.url
+        stored = CanvasOAuth2Token.objects.create(
+            user=user,
+            access_token="1~old",
+            refresh_token="1~refresh",
+            expires=timezone.now() - timedelta(seconds=1),
+        )
+        with pytest.raises(TokenRefreshError):
+            tokens.get_token(user)
+    assert CanvasOAuth2Token.objects.get(pk=stored.pk).access_token == "1~old"
+
+
+def test_a_latin1_token_is_kept(browser, settings, user):
+    with canned(200, token_answer(access_token="1~tökén")) as server:
+        assert finish_dance(browser, settings, server).status_code == 302
+    assert CanvasOAuth2Token.objects.get(user=user).access_token == "1~tökén"
+
+
+def test_a_user_name_with_a_lone_surrogate_is_stored_mended(browser, settings, user):
+    answer = token_answer(user={"id": 42, "name": "Ada \ud800 L.", "global_id": "4\udc00"})
+    with canned(200, answer) as server:
+        assert finish_dance(browser, settings, server).status_code == 302
+    token = CanvasOAuth2Token.objects.get(user=user)
+    assert (token.canvas_user_name, token.canvas_user_global_id) == ("Ada \ufffd L.", "4\ufffd")
+
+
+def test_revoking_a_stored_token_that_cannot_be_sent_deletes_it(live_fake_canvas, user, caplog):
+    from canvas_oauth import tokens
+
+    CanvasOAuth2Token.objects.create(
+        user=user,
+        access_token="1~tök€n",
+        refresh_token="1~refresh",
+        expires=timezone.now() + timedelta(hours=1),
+    )
+    assert tokens.revoke_token(user) is False
+    assert not CanvasOAuth2Token.objects.exists()
+    assert live_fake_canvas.calls["revoke"] == 0
+    assert "Could not revoke" in caplog.text
