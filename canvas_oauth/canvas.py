@@ -7,6 +7,7 @@ nothing about sessions, users or the database.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 from dataclasses import dataclass
@@ -21,9 +22,9 @@ from canvas_oauth.exceptions import (
     CanvasOAuthError,
     CanvasRejectedError,
     CanvasRequestError,
-    CanvasUnavailableError,
     bounded_text,
 )
+from canvas_oauth.transport import Reply, exchange
 
 logger = logging.getLogger(__name__)
 
@@ -92,7 +93,8 @@ class CanvasClient:
         self.client_id = str(client_id)
         self.client_secret = client_secret
         self.timeout = timeout
-        self.http = session or requests
+        # None: each call gets its own session, which the deadline can cut off mid-read.
+        self.http = session
 
     def __repr__(self) -> str:
         return f"CanvasClient({self.base_url!r}, client_id={self.client_id!r})"
@@ -205,28 +207,17 @@ class CanvasClient:
         )
 
     @sensitive_variables()
-    def _send(self, method: str, path: str, **kwargs: Any) -> requests.Response:
-        url = self.base_url + path
-        try:
-            return self.http.request(
-                method, url, timeout=self.timeout, allow_redirects=False, **kwargs
-            )
-        except requests.Timeout as exc:
-            logger.warning("Canvas did not answer %s %s within %ss", method, url, self.timeout)
-            raise CanvasUnavailableError() from exc
-        except requests.RequestException as exc:
-            # The exception text can include the request; log only its class.
-            logger.warning("Canvas unreachable for %s %s: %s", method, url, type(exc).__name__)
-            raise CanvasUnavailableError(
-                "Canvas could not be reached. Please try again in a moment."
-            ) from exc
+    def _send(self, method: str, path: str, **kwargs: Any) -> Reply:
+        return exchange(
+            method, self.base_url + path, timeout=self.timeout, session=self.http, **kwargs
+        )
 
     @staticmethod
-    def _json(response: requests.Response) -> dict[str, Any]:
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
+    def _json(response: Reply) -> dict[str, Any]:
+        body = None
+        if response.complete:  # else too long, and logged as such
+            with contextlib.suppress(ValueError):
+                body = response.json()
         if not isinstance(body, dict):
             logger.warning(
                 "Canvas answered %s with a body that is not a JSON object (%s)",
@@ -239,7 +230,7 @@ class CanvasClient:
             )
         return body
 
-    def _error_for(self, response: requests.Response) -> CanvasRequestError:
+    def _error_for(self, response: Reply) -> CanvasRequestError:
         """Turn a non-success answer into the matching error, logging what Canvas said."""
         status = response.status_code
         if status >= 500:

@@ -25,6 +25,17 @@ def finish_dance(browser, settings, server):
     return browser.get(CALLBACK, {"code": "c0de", "state": state})
 
 
+def store_token_at(settings, server, user, expires_in=-1, access_token="1~old"):
+    """Store a token of ``user`` for the Canvas at ``server``."""
+    settings.CANVAS_OAUTH_CANVAS_DOMAIN = server.url
+    return CanvasOAuth2Token.objects.create(
+        user=user,
+        access_token=access_token,
+        refresh_token="1~refresh",
+        expires=timezone.now() + timedelta(seconds=expires_in),
+    )
+
+
 def token_answer(**fields):
     return {**TOKEN_BODY, **fields}
 
@@ -67,6 +78,7 @@ def test_an_absent_expires_in_gets_canvas_hour(browser, settings, user):
 
 
 HUGE = "y" * 200_000
+LONG = "y" * 50_000  # a long error body that still fits the 64 KiB cap on answers
 
 
 def assert_bounded(text):
@@ -101,8 +113,8 @@ def test_canvas_error_text_at_the_callback_is_bounded(
 @pytest.mark.parametrize(
     "body",
     [
-        {"error": "invalid_grant", "error_description": HUGE},
-        {"error": HUGE},
+        {"error": "invalid_grant", "error_description": LONG},
+        {"error": LONG},
         {"error": "invalid_grant", "error_description": "bad\nforged log line"},
     ],
 )
@@ -147,13 +159,7 @@ def test_a_refresh_answer_with_a_token_that_cannot_be_sent_is_refused(settings, 
     from canvas_oauth.exceptions import TokenRefreshError
 
     with canned(200, token_answer(access_token="1~tök€n")) as server:
-        settings.CANVAS_OAUTH_CANVAS_DOMAIN = server.url
-        stored = CanvasOAuth2Token.objects.create(
-            user=user,
-            access_token="1~old",
-            refresh_token="1~refresh",
-            expires=timezone.now() - timedelta(seconds=1),
-        )
+        stored = store_token_at(settings, server, user)
         with pytest.raises(TokenRefreshError):
             tokens.get_token(user)
     assert CanvasOAuth2Token.objects.get(pk=stored.pk).access_token == "1~old"
