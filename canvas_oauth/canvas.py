@@ -79,6 +79,10 @@ class CanvasClient:
 
     Methods that hold a code, a token or the secret are marked ``sensitive_variables``,
     so Django's error reports (and the DEBUG page) never show their values.
+
+    Without a ``session``, each call ends within ``timeout`` seconds, however slowly
+    Canvas answers (see ``canvas_oauth.transport``). A ``session`` you pass is used as it
+    is: ``timeout`` then bounds each read, and the whole call only between body chunks.
     """
 
     def __init__(
