@@ -7,7 +7,9 @@ nothing about sessions, users or the database.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -20,11 +22,13 @@ from django.views.decorators.debug import sensitive_variables
 
 from canvas_oauth import conf
 from canvas_oauth.exceptions import (
+    CanvasOAuthError,
     CanvasRejectedError,
     CanvasRequestError,
-    CanvasUnavailableError,
     InvalidOAuthReturnError,
+    bounded_text,
 )
+from canvas_oauth.transport import Reply, exchange
 
 logger = logging.getLogger(__name__)
 
@@ -39,8 +43,13 @@ ACCESS_TOKEN_URL_PATTERN = "https://%s" + TOKEN_PATH
 DEAD_REFRESH_ERRORS = frozenset({"invalid_grant", "invalid_request"})
 
 
-# Canvas sends 3600; anything beyond a year (or infinite) is garbage, not a lifetime.
+# Canvas's access tokens live an hour (spec §4.1). An answer whose expires_in we cannot
+# use gets this lifetime: a token stored with no expiry would never be refreshed, and die.
+DEFAULT_EXPIRES_IN = 3600
+# Anything beyond a year (or infinite) is garbage, not a lifetime.
 MAX_EXPIRES_IN = 366 * 24 * 3600
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -77,6 +86,10 @@ class CanvasClient:
 
     Methods that hold a code, a token or the secret are marked ``sensitive_variables``,
     so Django's error reports (and the DEBUG page) never show their values.
+
+    Without a ``session``, each call ends within ``timeout`` seconds, however slowly
+    Canvas answers (see ``canvas_oauth.transport``). A ``session`` you pass is used as it
+    is: ``timeout`` then bounds each read, and the whole call only between body chunks.
     """
 
     def __init__(
@@ -91,7 +104,8 @@ class CanvasClient:
         self.client_id = str(client_id)
         self.client_secret = client_secret
         self.timeout = timeout
-        self.http = session or requests
+        # None: each call gets its own session, which the deadline can cut off mid-read.
+        self.http = session
 
     def __repr__(self) -> str:
         return f"CanvasClient({self.base_url!r}, client_id={self.client_id!r})"
@@ -166,6 +180,8 @@ class CanvasClient:
     @sensitive_variables()
     def revoke(self, access_token: str) -> None:
         """Ask Canvas to delete the token (and with it its refresh token)."""
+        if not _sendable(access_token):
+            raise CanvasOAuthError("This token cannot be sent to Canvas, so it was not revoked.")
         response = self._send(
             "DELETE",
             TOKEN_PATH,
@@ -190,6 +206,12 @@ class CanvasClient:
         refresh_token = body.get("refresh_token")
         if not isinstance(refresh_token, str) or not refresh_token:
             refresh_token = None
+        if not _sendable(access_token) or not _sendable(refresh_token or ""):
+            # Refused now: stored, it would fail later, in a revoke or the app's own calls.
+            logger.warning("Canvas's token response had a token that cannot be sent back")
+            raise CanvasRequestError(
+                "Canvas sent a token we cannot use. Please try again later.", http_status=200
+            )
         return TokenGrant(
             access_token=access_token,
             refresh_token=refresh_token,
@@ -198,28 +220,17 @@ class CanvasClient:
         )
 
     @sensitive_variables()
-    def _send(self, method: str, path: str, **kwargs: Any) -> requests.Response:
-        url = self.base_url + path
-        try:
-            return self.http.request(
-                method, url, timeout=self.timeout, allow_redirects=False, **kwargs
-            )
-        except requests.Timeout as exc:
-            logger.warning("Canvas did not answer %s %s within %ss", method, url, self.timeout)
-            raise CanvasUnavailableError() from exc
-        except requests.RequestException as exc:
-            # The exception text can include the request; log only its class.
-            logger.warning("Canvas unreachable for %s %s: %s", method, url, type(exc).__name__)
-            raise CanvasUnavailableError(
-                "Canvas could not be reached. Please try again in a moment."
-            ) from exc
+    def _send(self, method: str, path: str, **kwargs: Any) -> Reply:
+        return exchange(
+            method, self.base_url + path, timeout=self.timeout, session=self.http, **kwargs
+        )
 
     @staticmethod
-    def _json(response: requests.Response) -> dict[str, Any]:
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
+    def _json(response: Reply) -> dict[str, Any]:
+        body = None
+        if response.complete:  # else too long, and logged as such
+            with contextlib.suppress(ValueError):
+                body = response.json()
         if not isinstance(body, dict):
             logger.warning(
                 "Canvas answered %s with a body that is not a JSON object (%s)",
@@ -232,7 +243,7 @@ class CanvasClient:
             )
         return body
 
-    def _error_for(self, response: requests.Response) -> CanvasRequestError:
+    def _error_for(self, response: Reply) -> CanvasRequestError:
         """Turn a non-success answer into the matching error, logging what Canvas said."""
         status = response.status_code
         if status >= 500:
@@ -247,7 +258,8 @@ class CanvasClient:
             logger.warning("Canvas answered %s without an OAuth error", status)
             return CanvasRequestError(http_status=status)
         description = body.get("error_description")
-        description = description if isinstance(description, str) else ""
+        error = bounded_text(error)
+        description = bounded_text(description) if isinstance(description, str) else ""
         logger.warning("Canvas refused a token request: %s %s (%s)", status, error, description)
         return CanvasRejectedError(
             f"Canvas refused the request: {description or error}",
@@ -266,12 +278,17 @@ def is_dead_refresh_token(exc: CanvasRequestError) -> bool:
     )
 
 
-def _parse_expires_in(raw: object) -> int | None:
-    """Return Canvas's ``expires_in`` in seconds; None (no expiry) when absent or absurd."""
+def _parse_expires_in(raw: object) -> int:
+    """Return Canvas's ``expires_in`` in seconds; Canvas's hour when absent or unusable."""
+    if isinstance(raw, str):
+        try:
+            raw = float(raw)
+        except ValueError:
+            raw = None
     if isinstance(raw, bool) or not isinstance(raw, (int, float)):
-        return None
+        return DEFAULT_EXPIRES_IN
     if not 0 <= raw <= MAX_EXPIRES_IN:  # also false for NaN
-        return None
+        return DEFAULT_EXPIRES_IN
     return int(raw)
 
 
@@ -291,9 +308,15 @@ def _parse_user(raw: object) -> CanvasUser | None:
     )
 
 
+def _sendable(token: str) -> bool:
+    """Tell whether ``token`` can travel in an HTTP header: visible Latin-1 characters only."""
+    return all("!" <= ch <= "~" or "\xa1" <= ch <= "\xff" for ch in token)
+
+
 def _bounded(text: str, length: int) -> str:
-    # PostgreSQL refuses NUL in text; every backend refuses text longer than its column.
-    return text.replace("\x00", "")[:length]
+    # PostgreSQL refuses NUL in text, UTF-8 cannot hold a lone surrogate (JSON's "\ud800"),
+    # and every backend refuses text longer than its column.
+    return _LONE_SURROGATE.sub("\ufffd", text.replace("\x00", ""))[:length]
 
 
 # The original app's module-level functions, for code written against it. They speak to

@@ -6,6 +6,16 @@ rendered from the exception alone. Messages never contain a token, a code or a s
 
 from __future__ import annotations
 
+# Canvas's ``error`` and ``error_description`` come from a query string or a response body
+# that anyone can make as long as they like; they are shown and logged only this long.
+MAX_CANVAS_TEXT = 300
+
+
+def bounded_text(text: str, limit: int = MAX_CANVAS_TEXT) -> str:
+    """Return ``text`` cut to ``limit`` characters, on one line (a log line stays one)."""
+    text = "".join(" " if ch < " " or ch == "\x7f" else ch for ch in text[: limit + 1])
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
 
 class CanvasOAuthError(Exception):
     """Base class of every canvas_oauth error.
@@ -89,8 +99,8 @@ class AuthorizationDeniedError(CanvasOAuthError):
     code = "authorization_denied"
 
     def __init__(self, error: str, description: str = "") -> None:
-        self.error = error
-        self.description = description
+        self.error = error = bounded_text(error)
+        self.description = description = bounded_text(description)
         if error == "access_denied":
             message = "You declined access to your Canvas account, so this page cannot continue."
         else:
@@ -114,8 +124,8 @@ class CanvasRequestError(CanvasOAuthError):
     ) -> None:
         super().__init__(*args)
         self.http_status = http_status
-        self.error = error
-        self.description = description
+        self.error = bounded_text(error) if error is not None else None
+        self.description = bounded_text(description) if description is not None else None
 
 
 class CanvasRejectedError(CanvasRequestError):

@@ -240,8 +240,9 @@ def oauth_callback(request: HttpRequest) -> HttpResponse:
         # Canvas needs the user after all: ask them, the ordinary way.
         return handle_missing_token(request, dance.next_url)
     if error:
-        logger.info("Canvas refused authorization for user %s: %s", request.user.pk, error)
-        raise AuthorizationDeniedError(error, params.get("error_description", ""))
+        denied = AuthorizationDeniedError(error, params.get("error_description", ""))
+        logger.info("Canvas refused authorization for user %s: %s", request.user.pk, denied.error)
+        raise denied
     code = params.get("code")
     if not code:
         raise InvalidOAuthReturnError()

@@ -89,8 +89,20 @@ def good_access_token(status, body):
         parsed = json.loads(body)
     except ValueError:
         return None
-    token = parsed.get("access_token") if isinstance(parsed, dict) else None
-    return token if isinstance(token, str) and token else None
+    if not isinstance(parsed, dict):
+        return None
+    token = parsed.get("access_token")
+    refresh = parsed.get("refresh_token")
+    if not isinstance(token, str) or not token or not travels_in_a_header(token):
+        return None
+    if isinstance(refresh, str) and not travels_in_a_header(refresh):
+        return None
+    return token
+
+
+def travels_in_a_header(value):
+    """Visible ASCII (VCHAR) or Latin-1 from ¡ to ÿ: no space, control or NBSP, nothing past ÿ."""
+    return all(0x21 <= ord(ch) <= 0x7E or 0xA1 <= ord(ch) <= 0xFF for ch in value)
 
 
 def is_dead_refresh_answer(status, body):

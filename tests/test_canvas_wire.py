@@ -1,0 +1,109 @@
+"""Every call to Canvas ends by its deadline and reads a bounded answer, over real sockets.
+
+A Canvas that drips its answer a byte at a time must not hold a request (and the refresh
+lock) past ``CANVAS_OAUTH_TIMEOUT``, and an endless body must not be read into memory.
+"""
+
+import time
+
+import pytest
+
+from canvas_oauth import tokens
+from canvas_oauth.exceptions import TokenRefreshError
+from canvas_oauth.models import CanvasOAuth2Token
+from tests.loopback import MAX_SECONDS, drip, flood
+from tests.test_canvas_answers import finish_dance, store_token_at
+
+TIMEOUT = 0.5
+# A byte every DRIP seconds never trips a per-read timeout of TIMEOUT; the whole answer
+# would take MAX_SECONDS (the server's own limit).
+DRIP = 0.2
+# Checked against the drip's MAX_SECONDS, not the deadline: the point is that the call
+# ends near TIMEOUT instead of when the server is done, on however loaded a machine.
+WELL_UNDER_THE_DRIP = MAX_SECONDS / 3
+
+
+@pytest.mark.parametrize("phase", ["headers", "body"])
+def test_a_drip_fed_code_exchange_ends_at_the_deadline(browser, settings, user, phase):
+    settings.CANVAS_OAUTH_TIMEOUT = TIMEOUT
+    with drip(phase, DRIP) as server:
+        started = time.monotonic()
+        response = finish_dance(browser, settings, server)
+        elapsed = time.monotonic() - started
+    assert response.status_code == 504
+    assert b"did not answer in time" in response.content
+    assert elapsed < WELL_UNDER_THE_DRIP
+    assert not CanvasOAuth2Token.objects.exists()
+
+
+def test_a_drip_fed_refresh_gives_up_at_the_deadline_and_keeps_the_token(settings, user):
+    settings.CANVAS_OAUTH_TIMEOUT = TIMEOUT
+    with drip("body", DRIP) as server:
+        stored = store_token_at(settings, server, user)
+        started = time.monotonic()
+        with pytest.raises(TokenRefreshError):
+            tokens.get_token(user)
+        elapsed = time.monotonic() - started
+    assert elapsed < WELL_UNDER_THE_DRIP
+    assert server.requests == ["POST /login/oauth2/token HTTP/1.1"]
+    assert CanvasOAuth2Token.objects.get(pk=stored.pk).access_token == "1~old"
+
+
+def test_a_drip_fed_revoke_ends_at_the_deadline(settings, user, caplog):
+    settings.CANVAS_OAUTH_TIMEOUT = TIMEOUT
+    with drip("headers", DRIP) as server:
+        store_token_at(settings, server, user, expires_in=3600)
+        started = time.monotonic()
+        assert tokens.revoke_token(user) is False
+        elapsed = time.monotonic() - started
+    assert elapsed < WELL_UNDER_THE_DRIP
+    assert "canvas_unavailable" in caplog.text
+    assert not CanvasOAuth2Token.objects.exists()
+
+
+HUGE = 100 * 1024 * 1024
+# Far below HUGE: the client stopped reading near the 64 KiB cap (plus socket buffers).
+READ_AT_MOST = 8 * 1024 * 1024
+
+
+@pytest.mark.parametrize("declared", [True, False], ids=["content-length", "until-close"])
+def test_a_huge_token_response_is_refused_without_reading_it(browser, settings, user, declared):
+    with flood(HUGE, declared) as server:
+        response = finish_dance(browser, settings, server)
+        sent = server.sent
+    assert response.status_code == 502
+    assert b"could not read" in response.content
+    assert sent < READ_AT_MOST
+    assert not CanvasOAuth2Token.objects.exists()
+
+
+def test_a_token_response_under_the_cap_is_read(browser, settings, user):
+    with flood(60 * 1024, declared=False) as server:
+        assert finish_dance(browser, settings, server).status_code == 302
+    assert CanvasOAuth2Token.objects.get(user=user).access_token == "1~" + "a" * 64
+
+
+def test_a_drip_feeding_proxy_is_cut_off_at_the_deadline_too(browser, settings, user, monkeypatch):
+    settings.CANVAS_OAUTH_TIMEOUT = TIMEOUT
+    with drip("headers", DRIP) as proxy:
+        for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy", "https_proxy"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("HTTP_PROXY", proxy.url)
+        monkeypatch.setenv("http_proxy", proxy.url)
+        canvas = type("Origin", (), {"url": "http://canvas.example.edu"})()
+        started = time.monotonic()
+        response = finish_dance(browser, settings, canvas)
+        elapsed = time.monotonic() - started
+    assert proxy.requests == ["POST http://canvas.example.edu/login/oauth2/token HTTP/1.1"]
+    assert response.status_code == 504
+    assert elapsed < WELL_UNDER_THE_DRIP
+
+
+def test_the_answer_read_keeps_tokens_out_of_its_repr():
+    from canvas_oauth.transport import exchange
+    from tests.loopback import TOKEN_BODY, canned
+
+    with canned(200, TOKEN_BODY) as server:
+        reply = exchange("POST", server.url + "/login/oauth2/token", timeout=5)
+    assert reply.json()["access_token"] == TOKEN_BODY["access_token"]
+    assert TOKEN_BODY["access_token"] not in repr(reply)
