@@ -88,8 +88,9 @@ class CanvasClient:
     so Django's error reports (and the DEBUG page) never show their values.
 
     Without a ``session``, each call ends within ``timeout`` seconds, however slowly
-    Canvas answers (see ``canvas_oauth.transport``). A ``session`` you pass is used as it
-    is: ``timeout`` then bounds each read, and the whole call only between body chunks.
+    Canvas answers (see ``canvas_oauth.transport``), and gives up connecting after
+    ``connect_timeout``. A ``session`` you pass is used as it is: ``timeout`` then bounds
+    each read, and the whole call only between body chunks.
     """
 
     def __init__(
@@ -99,11 +100,13 @@ class CanvasClient:
         client_secret: str,
         timeout: float,
         session: requests.Session | None = None,
+        connect_timeout: float | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.client_id = str(client_id)
         self.client_secret = client_secret
         self.timeout = timeout
+        self.connect_timeout = connect_timeout
         # None: each call gets its own session, which the deadline can cut off mid-read.
         self.http = session
 
@@ -222,7 +225,12 @@ class CanvasClient:
     @sensitive_variables()
     def _send(self, method: str, path: str, **kwargs: Any) -> Reply:
         return exchange(
-            method, self.base_url + path, timeout=self.timeout, session=self.http, **kwargs
+            method,
+            self.base_url + path,
+            timeout=self.timeout,
+            connect_timeout=self.connect_timeout,
+            session=self.http,
+            **kwargs,
         )
 
     @staticmethod
@@ -331,7 +339,13 @@ def _configured_client(client_id: object, client_secret: str = "") -> CanvasClie
         raise ImproperlyConfigured(
             "CANVAS_OAUTH_CANVAS_DOMAIN must name the Canvas host, such as canvas.example.edu"
         ) from None
-    return CanvasClient(base_url, str(client_id), client_secret, conf.settings.timeout)
+    return CanvasClient(
+        base_url,
+        str(client_id),
+        client_secret,
+        conf.settings.timeout,
+        connect_timeout=conf.settings.connect_timeout,
+    )
 
 
 def get_oauth_login_url(

@@ -150,7 +150,7 @@ def _check_common(s: conf.CanvasOAuthSettings) -> list[checks.CheckMessage]:
             _error(
                 9,
                 "CANVAS_OAUTH_TIMEOUT must be a positive number of seconds.",
-                "The default is 5 seconds.",
+                "The default is 3 seconds.",
             )
         )
     redirect_uri = s.redirect_uri

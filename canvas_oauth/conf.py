@@ -28,7 +28,11 @@ DEFAULTS: dict[str, Any] = {
     "CANVAS_OAUTH_TOKEN_EXPIRATION_BUFFER": timedelta(0),
     "CANVAS_OAUTH_ERROR_TEMPLATE": "oauth_error.html",
     "CANVAS_OAUTH_REPLACE_TOKENS": False,
-    "CANVAS_OAUTH_TIMEOUT": 5.0,
+    # Canvas's token endpoint answers in well under a second when healthy; see README.
+    "CANVAS_OAUTH_TIMEOUT": 3.0,
+    "CANVAS_OAUTH_CONNECT_TIMEOUT": 2.0,
+    "CANVAS_OAUTH_BREAKER_THRESHOLD": 5,
+    "CANVAS_OAUTH_BREAKER_COOLDOWN": 30.0,
     "CANVAS_OAUTH_PURPOSE": None,
     "CANVAS_OAUTH_FORCE_LOGIN": False,
     "CANVAS_OAUTH_STATE_TTL": timedelta(minutes=10),
@@ -103,6 +107,9 @@ class CanvasOAuthSettings:
     error_template = _Setting()
     replace_tokens = _Setting()
     timeout = _Setting()
+    connect_timeout = _Setting()
+    breaker_threshold = _Setting()
+    breaker_cooldown = _Setting()
     purpose = _Setting()
     force_login = _Setting()
     state_ttl = _Setting()

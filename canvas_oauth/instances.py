@@ -51,6 +51,7 @@ class CanvasInstance:
             client_id=self.client_id,
             client_secret=self.client_secret,
             timeout=conf.settings.timeout,
+            connect_timeout=conf.settings.connect_timeout,
         )
 
 

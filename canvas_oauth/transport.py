@@ -163,16 +163,20 @@ def exchange(
     url: str,
     *,
     timeout: float,
+    connect_timeout: float | None = None,
     session: requests.Session | None = None,
     max_body: int = MAX_BODY,
     **kwargs: Any,
 ) -> Reply:
     """Send one request and read the answer, all within ``timeout`` seconds.
 
-    Raise ``CanvasUnavailableError`` when Canvas cannot be reached or does not finish
-    answering in time. A ``session`` not made by ``new_session`` is cut off between
-    chunks of the body only.
+    Connecting gives up sooner, after ``connect_timeout`` seconds, when that is shorter: a
+    host that does not accept the connection quickly is down, not busy. Raise
+    ``CanvasUnavailableError`` when Canvas cannot be reached or does not finish answering
+    in time. A ``session`` not made by ``new_session`` is cut off between chunks of the
+    body only.
     """
+    connect = timeout if connect_timeout is None else min(connect_timeout, timeout)
     own_session = session is None
     http = new_session() if session is None else session
     deadline = _Deadline(timeout)
@@ -180,7 +184,12 @@ def exchange(
     deadline.start()
     try:
         response = http.request(
-            method, url, timeout=timeout, allow_redirects=False, stream=True, **kwargs
+            method,
+            url,
+            timeout=(connect, timeout),
+            allow_redirects=False,
+            stream=True,
+            **kwargs,
         )
         with response:
             body, complete = _read(response, deadline, max_body)

@@ -4,9 +4,12 @@ A Canvas that drips its answer a byte at a time must not hold a request (and the
 lock) past ``CANVAS_OAUTH_TIMEOUT``, and an endless body must not be read into memory.
 """
 
+import socket
 import time
+from contextlib import contextmanager
 
 import pytest
+import requests
 
 from canvas_oauth import tokens
 from canvas_oauth.exceptions import TokenRefreshError
@@ -107,3 +110,42 @@ def test_the_answer_read_keeps_tokens_out_of_its_repr():
         reply = exchange("POST", server.url + "/login/oauth2/token", timeout=5)
     assert reply.json()["access_token"] == TOKEN_BODY["access_token"]
     assert TOKEN_BODY["access_token"] not in repr(reply)
+
+
+@contextmanager
+def a_host_that_never_accepts():
+    """A listening socket whose backlog is full: further connections hang in SYN_SENT."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(0)
+    waiting = []
+    try:
+        for _ in range(4):  # fill the accept queue; Linux then drops new SYNs
+            client = socket.socket()
+            client.setblocking(False)
+            client.connect_ex(server.getsockname())
+            waiting.append(client)
+        yield f"http://127.0.0.1:{server.getsockname()[1]}"
+    finally:
+        for client in waiting:
+            client.close()
+        server.close()
+
+
+def test_connecting_gives_up_after_the_connect_timeout():
+    from canvas_oauth.canvas import CanvasClient
+    from canvas_oauth.exceptions import CanvasUnavailableError
+
+    with a_host_that_never_accepts() as origin:
+        client = CanvasClient(origin, "1", "secret", timeout=30, connect_timeout=0.2)
+        with pytest.raises(CanvasUnavailableError) as failure:
+            client.refresh("a-refresh-token")
+    # The connect timeout ended it, not the 30 s deadline of the whole call.
+    assert isinstance(failure.value.__cause__, requests.ConnectTimeout)
+
+
+def test_the_connect_timeout_is_a_setting(settings):
+    from canvas_oauth import instances
+
+    settings.CANVAS_OAUTH_CONNECT_TIMEOUT = 0.7
+    assert instances.get(instances.default_domain()).client().connect_timeout == 0.7

@@ -41,7 +41,10 @@ def test_defaults_apply_when_unset(settings):
     assert conf.settings.token_expiration_buffer == timedelta(0)
     assert conf.settings.scopes == []
     assert conf.settings.replace_tokens is False
-    assert conf.settings.timeout == 5.0
+    assert conf.settings.timeout == 3.0
+    assert conf.settings.connect_timeout == 2.0
+    assert conf.settings.breaker_threshold == 5
+    assert conf.settings.breaker_cooldown == 30.0
 
 
 @pytest.mark.parametrize(
