@@ -237,8 +237,8 @@ def oauth_callback(request: HttpRequest) -> HttpResponse:
             "This Canvas authorization was started by someone else. Please start again."
         )
     if error and dance.silent and error in SILENT_FALLBACK_ERRORS:
-        # Canvas needs the user after all: ask them, the ordinary way.
-        return handle_missing_token(request, dance.next_url)
+        # Canvas needs the user after all: ask them, the ordinary way, on the same Canvas.
+        return handle_missing_token(request, dance.next_url, domain=dance.domain)
     if error:
         logger.info("Canvas refused authorization for user %s: %s", request.user.pk, error)
         raise AuthorizationDeniedError(error, params.get("error_description", ""))
