@@ -15,7 +15,7 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.debug import sensitive_variables
 
-from canvas_oauth import conf, errorpages, instances, state, tokens
+from canvas_oauth import conf, errorpages, instances, reports, state, tokens
 from canvas_oauth.exceptions import (
     AuthorizationDeniedError,
     InvalidOAuthReturnError,
@@ -210,13 +210,21 @@ def begin_dance(
     return url, dance
 
 
-@sensitive_variables("code", "params", "dance")
 def oauth_callback(request: HttpRequest) -> HttpResponse:
     """Finish the dance where Canvas sends the browser back (``canvas-oauth-callback``).
 
     Store the token and redirect to where the dance began. Raise a ``CanvasOAuthError``
     for anything that is not a valid, expected answer; no call goes to Canvas then.
     """
+    reports.guard_callback(request)
+    try:
+        return _finish_dance(request)
+    finally:
+        reports.forget_callback_secrets(request)
+
+
+@sensitive_variables("code", "params", "dance", "state_value")
+def _finish_dance(request: HttpRequest) -> HttpResponse:
     params = request.GET
     state_value = params.get("state")
     popup_dance = state.popup_dance(state_value) if state_value else None
