@@ -7,13 +7,12 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from cryptography.fernet import Fernet
 from django.conf import settings as django_settings
 from django.core import checks
 from django.template import TemplateDoesNotExist, TemplateSyntaxError, loader
 from django.utils.module_loading import import_string
 
-from canvas_oauth import conf, errorpages
+from canvas_oauth import conf, crypto, errorpages
 
 MIDDLEWARE_PATH = "canvas_oauth.middleware.OAuthMiddleware"
 
@@ -264,18 +263,7 @@ def _check_resolver(path: object) -> list[checks.CheckMessage]:
 
 
 def _check_keys(keys: object) -> list[checks.CheckMessage]:
-    if keys is None:
-        return []
-    problem = None
-    if not isinstance(keys, (list, tuple)) or not keys:
-        problem = "CANVAS_OAUTH_ENCRYPTION_KEYS must be a non-empty list of Fernet keys."
-    else:
-        for key in keys:
-            try:
-                Fernet(key)
-            except (TypeError, ValueError):
-                problem = "CANVAS_OAUTH_ENCRYPTION_KEYS holds a value that is not a Fernet key."
-                break
+    problem = crypto.keys_problem(keys)
     if problem is None:
         return []
     return [

@@ -15,7 +15,7 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.debug import sensitive_variables
 
-from canvas_oauth import conf, errorpages, instances, reports, state, tokens
+from canvas_oauth import conf, crypto, errorpages, instances, reports, state, tokens
 from canvas_oauth.exceptions import (
     AuthorizationDeniedError,
     InvalidOAuthReturnError,
@@ -263,6 +263,8 @@ def exchange_and_store(
 ) -> CanvasOAuth2Token:
     """Trade the dance's code for tokens and store them for ``request.user``."""
     instance = instances.get(dance.domain)
+    # A token that could not be stored would be minted at Canvas and lost.
+    crypto.require_usable_keys()
     grant = instance.client().exchange_code(
         code,
         dance.redirect_uri,

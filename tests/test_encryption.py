@@ -11,7 +11,7 @@ from canvas_oauth import crypto
 from canvas_oauth.exceptions import MissingTokenError
 from canvas_oauth.models import CanvasOAuth2Token
 from canvas_oauth.oauth import get_oauth_token
-from tests.conftest import store_token
+from tests.conftest import MADE, made, store_token
 
 
 def raw_row(pk):
@@ -125,3 +125,39 @@ def test_an_unread_value_is_saved_back_without_reencryption(user, fake_canvas):
     row.canvas_user_name = "renamed"
     row.save()
     assert raw_row(token.pk) == before
+
+
+def test_unusable_keys_stop_the_callback_before_canvas_is_asked(browser, fake_canvas, settings):
+    from tests.conftest import dance
+
+    settings.CANVAS_OAUTH_ENCRYPTION_KEYS = ["not-a-fernet-key"]
+    response = dance(browser, fake_canvas)
+    assert response.status_code == 500
+    assert b"configuration problem" in response.content
+    assert fake_canvas.calls["token"] == 0
+    assert not CanvasOAuth2Token.objects.exists()
+
+
+def test_unusable_keys_are_a_system_check_error_without_deploy(settings):
+    from django.core.management.base import SystemCheckError
+
+    settings.CANVAS_OAUTH_ENCRYPTION_KEYS = ["not-a-fernet-key"]
+    with pytest.raises(SystemCheckError, match=r"canvas_oauth\.E015"):
+        call_command("check", stdout=io.StringIO(), stderr=io.StringIO())
+
+
+def test_error_reports_of_a_crash_while_storing_hide_the_token(user, settings, rf):
+    import sys
+
+    from django.views.debug import ExceptionReporter
+
+    from canvas_oauth.canvas import TokenGrant
+    from canvas_oauth.tokens import save_grant
+
+    settings.CANVAS_OAUTH_ENCRYPTION_KEYS = ["not-a-fernet-key"]
+    try:
+        save_grant(user, "canvas.example.edu", TokenGrant(made("a"), made("r"), 3600, None), [])
+    except Exception:
+        report = ExceptionReporter(rf.get("/"), *sys.exc_info()).get_traceback_html()
+    assert "_save_table" in report and "Local vars" in report
+    assert MADE["a"] not in report and MADE["r"] not in report

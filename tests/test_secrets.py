@@ -6,7 +6,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from canvas_oauth.models import CanvasOAuth2Token
-from tests.conftest import callback_path, start_dance
+from tests.conftest import MADE, callback_path, made, start_dance
 
 
 @pytest.fixture
@@ -70,16 +70,6 @@ def test_reprs_hide_tokens(user, fake_canvas):
     for shown in (repr(token), str(token), repr(grant), repr(client)):
         assert token.access_token not in shown
         assert "secret" not in shown
-
-
-MADE = {}
-
-
-def made(name):
-    """Return a fresh secret value kept out of the test's own frame (reports show it)."""
-    import secrets
-
-    return MADE.setdefault(name, secrets.token_urlsafe(24))
 
 
 def test_error_reports_hide_the_code_and_the_secret(rf):
