@@ -9,6 +9,8 @@ could not refresh.
 from __future__ import annotations
 
 import logging
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable
 from urllib.parse import urlencode
 
@@ -34,7 +36,11 @@ logger = logging.getLogger(__name__)
 # Waiting callers give the refreshing one its Canvas timeout plus this, in seconds.
 LOCK_MARGIN = 2.0
 
-_reported_undecryptable: set[int] = set()
+# Undecryptable rows already reported, one entry per incident: a row written again (a new
+# dance) and lost again is reported again. The oldest are forgotten beyond the limit.
+REPORTED_LIMIT = 1024
+_reported_undecryptable: OrderedDict[tuple[object, ...], None] = OrderedDict()
+_reported_lock = threading.Lock()
 
 
 def resolve_domain(domain: str | None = None) -> str:
@@ -80,13 +86,7 @@ def _usable(token: CanvasOAuth2Token) -> bool:
     try:
         token.access_token  # noqa: B018 -- decrypts, or fails to
     except crypto.DecryptionError:
-        if token.pk not in _reported_undecryptable:
-            _reported_undecryptable.add(token.pk)
-            logger.error(
-                "Canvas token pk=%s cannot be decrypted with the configured keys; "
-                "the user will be asked to authorize again",
-                token.pk,
-            )
+        _report_undecryptable(token)
         return False
     granted = token.scope_list
     if granted is None:
@@ -96,6 +96,27 @@ def _usable(token: CanvasOAuth2Token) -> bool:
         logger.info("Canvas token pk=%s lacks scopes now required; asking the user again", token.pk)
         return False
     return True
+
+
+def _report_undecryptable(token: CanvasOAuth2Token) -> None:
+    """Log, once per incident, that no configured key decrypts ``token``; keep the row.
+
+    Restoring the key makes it usable again; until then the user is asked to authorize,
+    and the new dance overwrites it.
+    """
+    stored = tuple(hash(token.__dict__.get(f)) for f in ("access_token", "refresh_token"))
+    incident = (token._state.db, token.pk, *stored)
+    with _reported_lock:
+        if incident in _reported_undecryptable:
+            return
+        _reported_undecryptable[incident] = None
+        while len(_reported_undecryptable) > REPORTED_LIMIT:
+            _reported_undecryptable.popitem(last=False)
+    logger.error(
+        "Canvas token pk=%s cannot be decrypted with the configured keys; kept until a key "
+        "decrypts it or the user authorizes again",
+        token.pk,
+    )
 
 
 def refresh(token: CanvasOAuth2Token, *, force: bool = False) -> CanvasOAuth2Token:
@@ -159,12 +180,14 @@ def _refresh_once(
 def _refresh_locked(client: CanvasClient, token: CanvasOAuth2Token) -> CanvasOAuthError | None:
     """Refresh the locked row in place; return the failure to report, if it may pass.
 
-    A token Canvas will never accept again is deleted (its pk becomes None).
+    A token Canvas will never accept again is deleted (its pk becomes None). One that no
+    configured key decrypts is kept: the key may come back.
     """
     try:
         refresh_token = token.refresh_token
     except crypto.DecryptionError:
-        refresh_token = ""
+        _report_undecryptable(token)
+        raise MissingTokenError() from None
     if not refresh_token:
         logger.info("Canvas token pk=%s cannot be refreshed; deleting it", token.pk)
         token.delete()
