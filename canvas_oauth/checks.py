@@ -140,6 +140,7 @@ def _check_common(s: conf.CanvasOAuthSettings) -> list[checks.CheckMessage]:
         (8, "CANVAS_OAUTH_REPLACE_TOKENS", s.replace_tokens),
         (11, "CANVAS_OAUTH_PKCE", s.pkce),
         (14, "CANVAS_OAUTH_FORCE_LOGIN", s.force_login),
+        (18, "CANVAS_OAUTH_REVOKE_ON_USER_DELETE", s.revoke_on_user_delete),
     ):
         if not isinstance(value, bool):
             errors.append(_error(id_, f"{name} must be True or False.", f"Got {value!r}."))

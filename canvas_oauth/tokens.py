@@ -8,6 +8,7 @@ could not refresh.
 
 from __future__ import annotations
 
+import copy
 import logging
 import threading
 from collections import OrderedDict
@@ -217,20 +218,25 @@ def save_grant(user, domain: str, grant: TokenGrant, scopes: Iterable[str]) -> C
     domain = resolve_domain(domain)
     for attempt in range(2):
         token = CanvasOAuth2Token.objects.filter(user=user, domain=domain).first()
+        replaced = None
         if token is None:
             token = CanvasOAuth2Token(user=user, domain=domain, refresh_token="")
         elif grant.user is not None and token.canvas_user_id not in (None, grant.user.id):
             logger.warning(
-                "User %s authorized as a different Canvas user on %s; replacing the token",
+                "User %s authorized as a different Canvas user on %s; replacing the token "
+                "and revoking the old one",
                 user.pk,
                 domain,
             )
+            replaced = copy.copy(token)  # the row as it was, for revoking after the save
             token.refresh_token = ""
         token.apply_grant(grant, timezone.now())
         token.scopes = " ".join(scopes)
         try:
             with transaction.atomic():
                 token.save()
+                if replaced is not None:
+                    revoke_after_commit(replaced, token._state.db)
         except IntegrityError:
             if attempt:
                 raise
@@ -254,10 +260,29 @@ def revoke_token(user, domain: str | None = None) -> bool:
     return revoke(token)
 
 
-@sensitive_variables()
 def revoke(token: CanvasOAuth2Token) -> bool:
     """Revoke one stored token at Canvas, then delete it; see ``revoke_token``."""
-    confirmed = False
+    confirmed = _revoke_at_canvas(token)
+    user, domain = token.user, token.domain
+    token.delete()
+    logger.info("Deleted Canvas token of user %s on %s", user.pk, domain)
+    token_revoked.send(sender=CanvasOAuth2Token, user=user, domain=domain)
+    return confirmed
+
+
+def revoke_after_commit(token: CanvasOAuth2Token, using: str) -> None:
+    """Revoke ``token`` at Canvas once the transaction on ``using`` commits; best effort.
+
+    Nothing is revoked if it rolls back. Until then the instance, its values still
+    encrypted as read, waits in memory (leave it unchanged): its row may be replaced or
+    deleted meanwhile.
+    """
+    transaction.on_commit(lambda: _revoke_at_canvas(token), using=using, robust=True)
+
+
+@sensitive_variables()
+def _revoke_at_canvas(token: CanvasOAuth2Token) -> bool:
+    """Ask Canvas to revoke ``token``; True when it confirmed. Failures are logged only."""
     try:
         access_token = token.access_token
         client = instances.get(token.domain).client()
@@ -265,9 +290,9 @@ def revoke(token: CanvasOAuth2Token) -> bool:
             # Canvas authenticates DELETE with the access token; an expired one is refused.
             access_token = client.refresh(token.refresh_token).access_token
         client.revoke(access_token)
-        confirmed = True
+        return True
     except crypto.DecryptionError:
-        logger.error("Canvas token pk=%s cannot be decrypted; deleting it unrevoked", token.pk)
+        logger.error("Canvas token pk=%s cannot be decrypted, so not revoked at Canvas", token.pk)
     except CanvasOAuthError as exc:
         logger.warning(
             "Could not revoke Canvas token pk=%s (user %s) at Canvas: %s",
@@ -275,11 +300,7 @@ def revoke(token: CanvasOAuth2Token) -> bool:
             token.user_id,
             exc.code,
         )
-    user, domain = token.user, token.domain
-    token.delete()
-    logger.info("Deleted Canvas token of user %s on %s", user.pk, domain)
-    token_revoked.send(sender=CanvasOAuth2Token, user=user, domain=domain)
-    return confirmed
+    return False
 
 
 def invalidate_token(user, domain: str | None = None) -> None:
