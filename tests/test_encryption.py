@@ -237,3 +237,13 @@ def test_rotation_keeps_a_token_refreshed_while_it_runs(user, fake_canvas, setti
     stored = CanvasOAuth2Token.objects.get(pk=token.pk)
     assert stored.access_token == refreshed["token"].access_token != token.access_token
     assert fake_canvas.is_live(stored.access_token)
+
+
+def test_unusable_keys_are_a_clear_page_where_a_token_is_read(browser, user, fake_canvas, settings):
+    store_token(fake_canvas, user)
+    settings.CANVAS_OAUTH_ENCRYPTION_KEYS = "not-a-list-of-keys"
+    response = browser.get("/canvas/")
+    assert response.status_code == 500
+    assert b"configuration problem" in response.content
+    assert fake_canvas.calls.total() == 0
+    assert CanvasOAuth2Token.objects.filter(user=user).exists()
