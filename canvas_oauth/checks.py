@@ -7,13 +7,12 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from cryptography.fernet import Fernet
 from django.conf import settings as django_settings
 from django.core import checks
 from django.template import TemplateDoesNotExist, TemplateSyntaxError, loader
 from django.utils.module_loading import import_string
 
-from canvas_oauth import conf, errorpages
+from canvas_oauth import conf, crypto, errorpages
 
 MIDDLEWARE_PATH = "canvas_oauth.middleware.OAuthMiddleware"
 
@@ -141,6 +140,7 @@ def _check_common(s: conf.CanvasOAuthSettings) -> list[checks.CheckMessage]:
         (8, "CANVAS_OAUTH_REPLACE_TOKENS", s.replace_tokens),
         (11, "CANVAS_OAUTH_PKCE", s.pkce),
         (14, "CANVAS_OAUTH_FORCE_LOGIN", s.force_login),
+        (18, "CANVAS_OAUTH_REVOKE_ON_USER_DELETE", s.revoke_on_user_delete),
     ):
         if not isinstance(value, bool):
             errors.append(_error(id_, f"{name} must be True or False.", f"Got {value!r}."))
@@ -264,18 +264,7 @@ def _check_resolver(path: object) -> list[checks.CheckMessage]:
 
 
 def _check_keys(keys: object) -> list[checks.CheckMessage]:
-    if keys is None:
-        return []
-    problem = None
-    if not isinstance(keys, (list, tuple)) or not keys:
-        problem = "CANVAS_OAUTH_ENCRYPTION_KEYS must be a non-empty list of Fernet keys."
-    else:
-        for key in keys:
-            try:
-                Fernet(key)
-            except (TypeError, ValueError):
-                problem = "CANVAS_OAUTH_ENCRYPTION_KEYS holds a value that is not a Fernet key."
-                break
+    problem = crypto.keys_problem(keys)
     if problem is None:
         return []
     return [

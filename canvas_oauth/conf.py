@@ -42,6 +42,7 @@ DEFAULTS: dict[str, Any] = {
     "CANVAS_OAUTH_INSTANCES": None,
     "CANVAS_OAUTH_INSTANCE_RESOLVER": "canvas_oauth.instances.single_domain",
     "CANVAS_OAUTH_STATE_CACHE": "default",
+    "CANVAS_OAUTH_REVOKE_ON_USER_DELETE": True,
 }
 
 REQUIRED = (
@@ -119,6 +120,7 @@ class CanvasOAuthSettings:
     instances = _Setting()
     instance_resolver = _Setting()
     state_cache = _Setting()
+    revoke_on_user_delete = _Setting()
 
 
 settings = CanvasOAuthSettings()

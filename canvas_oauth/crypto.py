@@ -13,15 +13,26 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from django.conf import settings as django_settings
+from django.views.decorators.debug import sensitive_variables
 
 from canvas_oauth import conf
+from canvas_oauth.exceptions import EncryptionKeyError
 
 # Stored values carry this marker so that plaintext rows (from the original app or an
 # older version) can be told apart from encrypted ones.
 PREFIX = "fernet$"
 _HKDF_INFO = b"canvas_oauth token encryption v1"
 
-__all__ = ["PREFIX", "DecryptionError", "decrypt", "encrypt", "is_encrypted", "reencrypt"]
+__all__ = [
+    "PREFIX",
+    "DecryptionError",
+    "decrypt",
+    "encrypt",
+    "is_encrypted",
+    "keys_problem",
+    "reencrypt",
+    "require_usable_keys",
+]
 
 
 class DecryptionError(Exception):
@@ -44,9 +55,33 @@ def key_material() -> tuple[str | bytes, ...]:
     return tuple(_derive(s) for s in secrets if s)
 
 
+def keys_problem(keys: object) -> str | None:
+    """Say what is wrong with a ``CANVAS_OAUTH_ENCRYPTION_KEYS`` value, or return None."""
+    if keys is None:
+        return None
+    if not isinstance(keys, (list, tuple)) or not keys:
+        return "CANVAS_OAUTH_ENCRYPTION_KEYS must be a non-empty list of Fernet keys."
+    for key in keys:
+        try:
+            Fernet(key)
+        except (TypeError, ValueError):
+            return "CANVAS_OAUTH_ENCRYPTION_KEYS holds a value that is not a Fernet key."
+    return None
+
+
 @conf.memoized
 def _fernet() -> MultiFernet:
+    # System checks do not run under a WSGI server: a bad key must still get a clear
+    # error, and one that no code mistakes for "this row cannot be decrypted".
+    problem = keys_problem(conf.settings.encryption_keys)
+    if problem is not None:
+        raise EncryptionKeyError()
     return MultiFernet([Fernet(key) for key in key_material()])
+
+
+def require_usable_keys() -> None:
+    """Raise ``EncryptionKeyError`` unless tokens can be encrypted with the configured keys."""
+    _fernet()
 
 
 def is_encrypted(value: str) -> bool:
@@ -54,26 +89,31 @@ def is_encrypted(value: str) -> bool:
     return value.startswith(PREFIX)
 
 
+@sensitive_variables()
 def encrypt(plaintext: str) -> str:
     """Encrypt ``plaintext`` with the current key; the result is safe to store as text."""
     return PREFIX + _fernet().encrypt(plaintext.encode()).decode("ascii")
 
 
+@sensitive_variables()
 def decrypt(stored: str) -> str:
     """Return the plaintext of a stored value; plaintext rows are returned unchanged."""
     if not is_encrypted(stored):
         return stored
+    fernet = _fernet()
     try:
-        return _fernet().decrypt(stored[len(PREFIX) :].encode("ascii")).decode()
+        return fernet.decrypt(stored[len(PREFIX) :].encode("ascii")).decode()
     except (InvalidToken, ValueError) as exc:
         raise DecryptionError("no configured key decrypts this value") from exc
 
 
+@sensitive_variables()
 def reencrypt(stored: str) -> str:
     """Return ``stored`` encrypted with the current key (plaintext is encrypted)."""
     if not is_encrypted(stored):
         return encrypt(stored)
+    fernet = _fernet()
     try:
-        return PREFIX + _fernet().rotate(stored[len(PREFIX) :].encode("ascii")).decode("ascii")
+        return PREFIX + fernet.rotate(stored[len(PREFIX) :].encode("ascii")).decode("ascii")
     except (InvalidToken, ValueError) as exc:
         raise DecryptionError("no configured key decrypts this value") from exc

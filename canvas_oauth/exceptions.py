@@ -151,6 +151,20 @@ class TokenRefreshError(CanvasOAuthError):
     default_message = "Canvas is not available right now. Please try again in a moment."
 
 
+class EncryptionKeyError(CanvasOAuthError):
+    """``CANVAS_OAUTH_ENCRYPTION_KEYS`` holds something that is not a Fernet key.
+
+    Raised before any code is traded, so that no token is minted that could not be stored.
+    """
+
+    status_code = 500
+    code = "encryption_keys_unusable"
+    default_message = (
+        "This site cannot store Canvas authorizations right now because of a configuration "
+        "problem. Please tell the site's administrators."
+    )
+
+
 class InvalidTokenError(MissingTokenError):
     """Canvas rejected a stored access token; it is gone and the dance starts again."""
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from django.db import models
 from django.db.models.query_utils import DeferredAttribute
+from django.views.decorators.debug import sensitive_variables
 
 from canvas_oauth import crypto
 
@@ -45,11 +46,18 @@ class EncryptedTextField(models.TextField):
             return value
         return Ciphertext(value)
 
+    @sensitive_variables()
     def pre_save(self, model_instance: Any, add: bool) -> Any:
         # Read the stored form, so that saving a row whose token was never read writes
-        # the same ciphertext back instead of decrypting and encrypting it again.
-        return model_instance.__dict__.get(self.attname)
+        # the same ciphertext back instead of decrypting and encrypting it again. A new
+        # value is encrypted here rather than later: Django's save() keeps what this
+        # returns in its frames, which an error report of a crash would show.
+        value = model_instance.__dict__.get(self.attname)
+        if value is None or isinstance(value, Ciphertext):
+            return value
+        return Ciphertext(crypto.encrypt(value))
 
+    @sensitive_variables()
     def get_prep_value(self, value: Any) -> Any:
         value = super().get_prep_value(value)
         if value is None or isinstance(value, Ciphertext):

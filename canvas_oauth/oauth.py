@@ -15,7 +15,7 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.debug import sensitive_variables
 
-from canvas_oauth import conf, errorpages, instances, state, tokens
+from canvas_oauth import conf, crypto, errorpages, instances, reports, state, tokens
 from canvas_oauth.exceptions import (
     AuthorizationDeniedError,
     InvalidOAuthReturnError,
@@ -210,13 +210,21 @@ def begin_dance(
     return url, dance
 
 
-@sensitive_variables("code", "params", "dance")
 def oauth_callback(request: HttpRequest) -> HttpResponse:
     """Finish the dance where Canvas sends the browser back (``canvas-oauth-callback``).
 
     Store the token and redirect to where the dance began. Raise a ``CanvasOAuthError``
     for anything that is not a valid, expected answer; no call goes to Canvas then.
     """
+    reports.guard_callback(request)
+    try:
+        return _finish_dance(request)
+    finally:
+        reports.forget_callback_secrets(request)
+
+
+@sensitive_variables("code", "params", "dance", "state_value")
+def _finish_dance(request: HttpRequest) -> HttpResponse:
     params = request.GET
     state_value = params.get("state")
     popup_dance = state.popup_dance(state_value) if state_value else None
@@ -237,8 +245,8 @@ def oauth_callback(request: HttpRequest) -> HttpResponse:
             "This Canvas authorization was started by someone else. Please start again."
         )
     if error and dance.silent and error in SILENT_FALLBACK_ERRORS:
-        # Canvas needs the user after all: ask them, the ordinary way.
-        return handle_missing_token(request, dance.next_url)
+        # Canvas needs the user after all: ask them, the ordinary way, on the same Canvas.
+        return handle_missing_token(request, dance.next_url, domain=dance.domain)
     if error:
         denied = AuthorizationDeniedError(error, params.get("error_description", ""))
         logger.info("Canvas refused authorization for user %s: %s", request.user.pk, denied.error)
@@ -256,6 +264,8 @@ def exchange_and_store(
 ) -> CanvasOAuth2Token:
     """Trade the dance's code for tokens and store them for ``request.user``."""
     instance = instances.get(dance.domain)
+    # A token that could not be stored would be minted at Canvas and lost.
+    crypto.require_usable_keys()
     grant = instance.client().exchange_code(
         code,
         dance.redirect_uri,

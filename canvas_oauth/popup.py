@@ -14,6 +14,7 @@ import logging
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.views.decorators.debug import sensitive_variables
 
 from canvas_oauth import oauth, state
 from canvas_oauth.exceptions import (
@@ -28,6 +29,7 @@ logger = logging.getLogger(__name__)
 TEMPLATE = "canvas_oauth/popup_returned.html"
 
 
+@sensitive_variables("params", "code", "answer")
 def returned(request: HttpRequest, dance: state.PendingDance) -> HttpResponse:
     """Answer Canvas's redirect in the popup: keep the answer, tell the opener, close."""
     params = request.GET

@@ -8,7 +8,10 @@ could not refresh.
 
 from __future__ import annotations
 
+import copy
 import logging
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable
 from urllib.parse import urlencode
 
@@ -34,7 +37,11 @@ logger = logging.getLogger(__name__)
 # Waiting callers give the refreshing one its Canvas timeout plus this, in seconds.
 LOCK_MARGIN = 2.0
 
-_reported_undecryptable: set[int] = set()
+# Undecryptable rows already reported, one entry per incident: a row written again (a new
+# dance) and lost again is reported again. The oldest are forgotten beyond the limit.
+REPORTED_LIMIT = 1024
+_reported_undecryptable: OrderedDict[tuple[object, ...], None] = OrderedDict()
+_reported_lock = threading.Lock()
 
 
 def resolve_domain(domain: str | None = None) -> str:
@@ -80,13 +87,7 @@ def _usable(token: CanvasOAuth2Token) -> bool:
     try:
         token.access_token  # noqa: B018 -- decrypts, or fails to
     except crypto.DecryptionError:
-        if token.pk not in _reported_undecryptable:
-            _reported_undecryptable.add(token.pk)
-            logger.error(
-                "Canvas token pk=%s cannot be decrypted with the configured keys; "
-                "the user will be asked to authorize again",
-                token.pk,
-            )
+        _report_undecryptable(token)
         return False
     granted = token.scope_list
     if granted is None:
@@ -96,6 +97,27 @@ def _usable(token: CanvasOAuth2Token) -> bool:
         logger.info("Canvas token pk=%s lacks scopes now required; asking the user again", token.pk)
         return False
     return True
+
+
+def _report_undecryptable(token: CanvasOAuth2Token) -> None:
+    """Log, once per incident, that no configured key decrypts ``token``; keep the row.
+
+    Restoring the key makes it usable again; until then the user is asked to authorize,
+    and the new dance overwrites it.
+    """
+    stored = tuple(hash(token.__dict__.get(f)) for f in ("access_token", "refresh_token"))
+    incident = (token._state.db, token.pk, *stored)
+    with _reported_lock:
+        if incident in _reported_undecryptable:
+            return
+        _reported_undecryptable[incident] = None
+        while len(_reported_undecryptable) > REPORTED_LIMIT:
+            _reported_undecryptable.popitem(last=False)
+    logger.error(
+        "Canvas token pk=%s cannot be decrypted with the configured keys; kept until a key "
+        "decrypts it or the user authorizes again",
+        token.pk,
+    )
 
 
 def refresh(token: CanvasOAuth2Token, *, force: bool = False) -> CanvasOAuth2Token:
@@ -159,12 +181,14 @@ def _refresh_once(
 def _refresh_locked(client: CanvasClient, token: CanvasOAuth2Token) -> CanvasOAuthError | None:
     """Refresh the locked row in place; return the failure to report, if it may pass.
 
-    A token Canvas will never accept again is deleted (its pk becomes None).
+    A token Canvas will never accept again is deleted (its pk becomes None). One that no
+    configured key decrypts is kept: the key may come back.
     """
     try:
         refresh_token = token.refresh_token
     except crypto.DecryptionError:
-        refresh_token = ""
+        _report_undecryptable(token)
+        raise MissingTokenError() from None
     if not refresh_token:
         logger.info("Canvas token pk=%s cannot be refreshed; deleting it", token.pk)
         token.delete()
@@ -194,20 +218,25 @@ def save_grant(user, domain: str, grant: TokenGrant, scopes: Iterable[str]) -> C
     domain = resolve_domain(domain)
     for attempt in range(2):
         token = CanvasOAuth2Token.objects.filter(user=user, domain=domain).first()
+        replaced = None
         if token is None:
             token = CanvasOAuth2Token(user=user, domain=domain, refresh_token="")
         elif grant.user is not None and token.canvas_user_id not in (None, grant.user.id):
             logger.warning(
-                "User %s authorized as a different Canvas user on %s; replacing the token",
+                "User %s authorized as a different Canvas user on %s; replacing the token "
+                "and revoking the old one",
                 user.pk,
                 domain,
             )
+            replaced = copy.copy(token)  # the row as it was, for revoking after the save
             token.refresh_token = ""
         token.apply_grant(grant, timezone.now())
         token.scopes = " ".join(scopes)
         try:
             with transaction.atomic():
                 token.save()
+                if replaced is not None:
+                    revoke_after_commit(replaced, token._state.db)
         except IntegrityError:
             if attempt:
                 raise
@@ -231,10 +260,29 @@ def revoke_token(user, domain: str | None = None) -> bool:
     return revoke(token)
 
 
-@sensitive_variables()
 def revoke(token: CanvasOAuth2Token) -> bool:
     """Revoke one stored token at Canvas, then delete it; see ``revoke_token``."""
-    confirmed = False
+    confirmed = _revoke_at_canvas(token)
+    user, domain = token.user, token.domain
+    token.delete()
+    logger.info("Deleted Canvas token of user %s on %s", user.pk, domain)
+    token_revoked.send(sender=CanvasOAuth2Token, user=user, domain=domain)
+    return confirmed
+
+
+def revoke_after_commit(token: CanvasOAuth2Token, using: str) -> None:
+    """Revoke ``token`` at Canvas once the transaction on ``using`` commits; best effort.
+
+    Nothing is revoked if it rolls back. Until then the instance, its values still
+    encrypted as read, waits in memory (leave it unchanged): its row may be replaced or
+    deleted meanwhile.
+    """
+    transaction.on_commit(lambda: _revoke_at_canvas(token), using=using, robust=True)
+
+
+@sensitive_variables()
+def _revoke_at_canvas(token: CanvasOAuth2Token) -> bool:
+    """Ask Canvas to revoke ``token``; True when it confirmed. Failures are logged only."""
     try:
         access_token = token.access_token
         client = instances.get(token.domain).client()
@@ -242,9 +290,9 @@ def revoke(token: CanvasOAuth2Token) -> bool:
             # Canvas authenticates DELETE with the access token; an expired one is refused.
             access_token = client.refresh(token.refresh_token).access_token
         client.revoke(access_token)
-        confirmed = True
+        return True
     except crypto.DecryptionError:
-        logger.error("Canvas token pk=%s cannot be decrypted; deleting it unrevoked", token.pk)
+        logger.error("Canvas token pk=%s cannot be decrypted, so not revoked at Canvas", token.pk)
     except CanvasOAuthError as exc:
         logger.warning(
             "Could not revoke Canvas token pk=%s (user %s) at Canvas: %s",
@@ -252,11 +300,7 @@ def revoke(token: CanvasOAuth2Token) -> bool:
             token.user_id,
             exc.code,
         )
-    user, domain = token.user, token.domain
-    token.delete()
-    logger.info("Deleted Canvas token of user %s on %s", user.pk, domain)
-    token_revoked.send(sender=CanvasOAuth2Token, user=user, domain=domain)
-    return confirmed
+    return False
 
 
 def invalidate_token(user, domain: str | None = None) -> None:

@@ -1,3 +1,4 @@
+import secrets
 from datetime import timedelta
 from urllib.parse import urlsplit
 
@@ -24,6 +25,14 @@ def browser(client, user):
     """A Django test client logged in as ``user``."""
     client.force_login(user)
     return client
+
+
+MADE = {}
+
+
+def made(name):
+    """Return a fresh secret value kept out of the test's own frame (reports show it)."""
+    return MADE.setdefault(name, secrets.token_urlsafe(24))
 
 
 def store_token(fake, user, expires_in=3600, **fields):

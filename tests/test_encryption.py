@@ -11,7 +11,7 @@ from canvas_oauth import crypto
 from canvas_oauth.exceptions import MissingTokenError
 from canvas_oauth.models import CanvasOAuth2Token
 from canvas_oauth.oauth import get_oauth_token
-from tests.conftest import store_token
+from tests.conftest import MADE, made, store_token
 
 
 def raw_row(pk):
@@ -86,6 +86,58 @@ def test_undecryptable_row_restarts_the_dance_and_logs_once(
     assert len(errors) == 1
 
 
+def test_refreshing_an_undecryptable_row_keeps_it_for_when_the_key_returns(
+    user, fake_canvas, settings, rf, caplog
+):
+    from canvas_oauth.oauth import refresh_oauth_token
+
+    key = Fernet.generate_key()
+    settings.CANVAS_OAUTH_ENCRYPTION_KEYS = [key]
+    token = store_token(fake_canvas, user)
+    settings.CANVAS_OAUTH_ENCRYPTION_KEYS = [Fernet.generate_key()]  # the key is lost
+    with pytest.raises(MissingTokenError):
+        refresh_oauth_token(as_request(rf, user))
+    assert [r.levelname for r in caplog.records if "cannot be decrypted" in r.getMessage()] == [
+        "ERROR"
+    ]
+    settings.CANVAS_OAUTH_ENCRYPTION_KEYS = [key]  # and found again
+    assert get_oauth_token(as_request(rf, user)) == token.access_token
+
+
+def test_a_row_lost_again_after_a_new_dance_is_reported_again(
+    browser, user, fake_canvas, settings, rf, caplog
+):
+    from tests.conftest import dance
+
+    settings.CANVAS_OAUTH_ENCRYPTION_KEYS = [Fernet.generate_key()]
+    store_token(fake_canvas, user)
+    for _ in range(2):
+        settings.CANVAS_OAUTH_ENCRYPTION_KEYS = [Fernet.generate_key()]  # the key is lost
+        for _ in range(2):
+            with pytest.raises(MissingTokenError):
+                get_oauth_token(as_request(rf, user))
+        dance(browser, fake_canvas)  # the user authorizes again: the row is written anew
+    errors = [r for r in caplog.records if "cannot be decrypted" in r.getMessage()]
+    assert len(errors) == 2
+
+
+def test_the_memory_of_reported_rows_is_bounded(
+    user, other_user, fake_canvas, settings, rf, caplog, monkeypatch
+):
+    from canvas_oauth import tokens
+
+    monkeypatch.setattr(tokens, "REPORTED_LIMIT", 1)
+    settings.CANVAS_OAUTH_ENCRYPTION_KEYS = [Fernet.generate_key()]
+    store_token(fake_canvas, user)
+    store_token(fake_canvas, other_user)
+    settings.CANVAS_OAUTH_ENCRYPTION_KEYS = [Fernet.generate_key()]
+    for someone in (user, other_user, user):
+        with pytest.raises(MissingTokenError):
+            get_oauth_token(as_request(rf, someone))
+    errors = [r for r in caplog.records if "cannot be decrypted" in r.getMessage()]
+    assert len(errors) == 3
+
+
 def test_undecryptable_row_is_replaced_by_a_new_dance(browser, user, fake_canvas, settings):
     from tests.conftest import dance
 
@@ -125,3 +177,73 @@ def test_an_unread_value_is_saved_back_without_reencryption(user, fake_canvas):
     row.canvas_user_name = "renamed"
     row.save()
     assert raw_row(token.pk) == before
+
+
+def test_unusable_keys_stop_the_callback_before_canvas_is_asked(browser, fake_canvas, settings):
+    from tests.conftest import dance
+
+    settings.CANVAS_OAUTH_ENCRYPTION_KEYS = ["not-a-fernet-key"]
+    response = dance(browser, fake_canvas)
+    assert response.status_code == 500
+    assert b"configuration problem" in response.content
+    assert fake_canvas.calls["token"] == 0
+    assert not CanvasOAuth2Token.objects.exists()
+
+
+def test_unusable_keys_are_a_system_check_error_without_deploy(settings):
+    from django.core.management.base import SystemCheckError
+
+    settings.CANVAS_OAUTH_ENCRYPTION_KEYS = ["not-a-fernet-key"]
+    with pytest.raises(SystemCheckError, match=r"canvas_oauth\.E015"):
+        call_command("check", stdout=io.StringIO(), stderr=io.StringIO())
+
+
+def test_error_reports_of_a_crash_while_storing_hide_the_token(user, settings, rf):
+    import sys
+
+    from django.views.debug import ExceptionReporter
+
+    from canvas_oauth.canvas import TokenGrant
+    from canvas_oauth.tokens import save_grant
+
+    settings.CANVAS_OAUTH_ENCRYPTION_KEYS = ["not-a-fernet-key"]
+    try:
+        save_grant(user, "canvas.example.edu", TokenGrant(made("a"), made("r"), 3600, None), [])
+    except Exception:
+        report = ExceptionReporter(rf.get("/"), *sys.exc_info()).get_traceback_html()
+    assert "_save_table" in report and "Local vars" in report
+    assert MADE["a"] not in report and MADE["r"] not in report
+
+
+def test_rotation_keeps_a_token_refreshed_while_it_runs(user, fake_canvas, settings, rf):
+    from canvas_oauth.tokens import refresh
+
+    old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    settings.CANVAS_OAUTH_ENCRYPTION_KEYS = [old]
+    token = store_token(fake_canvas, user)
+    settings.CANVAS_OAUTH_ENCRYPTION_KEYS = [new, old]
+    refreshed = {}
+
+    def refresh_before_the_first_write(execute, sql, params, many, context):
+        # A request refreshes the token between the command's read and its write.
+        if sql.startswith("UPDATE") and not refreshed:
+            refreshed["token"] = None  # the refresh's own UPDATE passes straight through
+            refreshed["token"] = refresh(CanvasOAuth2Token.objects.get(pk=token.pk), force=True)
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(refresh_before_the_first_write):
+        call_command("canvas_oauth_rotate_keys", stdout=io.StringIO())
+    settings.CANVAS_OAUTH_ENCRYPTION_KEYS = [new]
+    stored = CanvasOAuth2Token.objects.get(pk=token.pk)
+    assert stored.access_token == refreshed["token"].access_token != token.access_token
+    assert fake_canvas.is_live(stored.access_token)
+
+
+def test_unusable_keys_are_a_clear_page_where_a_token_is_read(browser, user, fake_canvas, settings):
+    store_token(fake_canvas, user)
+    settings.CANVAS_OAUTH_ENCRYPTION_KEYS = "not-a-list-of-keys"
+    response = browser.get("/canvas/")
+    assert response.status_code == 500
+    assert b"configuration problem" in response.content
+    assert fake_canvas.calls.total() == 0
+    assert CanvasOAuth2Token.objects.filter(user=user).exists()

@@ -284,3 +284,14 @@ def test_aget_oauth_token_in_an_async_view(async_client, fake_canvas, django_use
     assert page.status_code == 200
     assert fake_canvas.calls["token:refresh_token"] == 1
     assert CanvasOAuth2Token.objects.get(pk=token.pk).access_token in page.content.decode()
+
+
+def test_silent_fallback_stays_on_the_instance_it_was_for(browser, two_canvases):
+    _, west = two_canvases
+    use_domain(browser, EAST)
+    to_west = browser.get(f"/oauth/authorize?domain={WEST}&prompt=none&next=/canvas/")
+    location = west.authorize(to_west["Location"])
+    assert "error=interaction_required" in location
+    again = browser.get(callback_path(location))
+    assert again["Location"].startswith(west.base_url + "/login/oauth2/auth?")
+    assert "prompt" not in parse_qs(urlsplit(again["Location"]).query)

@@ -2,6 +2,7 @@
 
 import pytest
 import requests
+from django.db import transaction
 from django.utils import timezone
 
 from canvas_oauth import signals
@@ -9,6 +10,7 @@ from canvas_oauth.exceptions import InvalidTokenError, MissingTokenError
 from canvas_oauth.models import CanvasOAuth2Token
 from canvas_oauth.oauth import get_oauth_token, invalidate_oauth_token, revoke_oauth_token
 from canvas_oauth.tokens import revoke_token
+from tests.conftest import dance
 
 
 @pytest.fixture
@@ -98,23 +100,72 @@ def test_disconnect_view_returns_to_a_safe_next(browser, stored_token, fake_canv
     assert evil["Location"] == "/"
 
 
-def test_deleting_a_user_revokes_their_tokens(user, stored_token, fake_canvas):
+def test_deleting_a_user_revokes_their_tokens_after_the_delete_commits(
+    user, stored_token, fake_canvas, django_capture_on_commit_callbacks
+):
     access = stored_token.access_token
-    user.delete()
+    with django_capture_on_commit_callbacks() as on_commit:
+        user.delete()
+        assert fake_canvas.calls["revoke"] == 0  # never inside the delete
+    assert fake_canvas.is_live(access)
+    for callback in on_commit:
+        callback()
     assert not fake_canvas.is_live(access)
 
 
+def test_a_delete_that_rolls_back_revokes_nothing(
+    user, stored_token, fake_canvas, django_capture_on_commit_callbacks
+):
+    with (
+        django_capture_on_commit_callbacks(execute=True) as on_commit,
+        pytest.raises(RuntimeError),
+        transaction.atomic(),
+    ):
+        user.delete()
+        raise RuntimeError("the rest of the delete failed")
+    assert on_commit == []
+    assert fake_canvas.is_live(CanvasOAuth2Token.objects.get().access_token)
+
+
 def test_deleting_a_user_is_not_blocked_by_canvas(
-    user, stored_token, fake_canvas, django_user_model
+    user, stored_token, fake_canvas, django_user_model, django_capture_on_commit_callbacks
 ):
     fake_canvas.misbehave("revoke", "drop")
-    user.delete()
+    with django_capture_on_commit_callbacks(execute=True):
+        user.delete()
     assert not django_user_model.objects.filter(pk=user.pk).exists()
+
+
+def test_revoking_on_user_delete_can_be_turned_off(
+    user, stored_token, fake_canvas, settings, django_capture_on_commit_callbacks
+):
+    settings.CANVAS_OAUTH_REVOKE_ON_USER_DELETE = False
+    with django_capture_on_commit_callbacks(execute=True) as on_commit:
+        user.delete()
+    assert on_commit == []
+    assert fake_canvas.calls["revoke"] == 0
+
+
+def test_authorizing_as_another_canvas_user_revokes_the_replaced_token(
+    browser, user, fake_canvas, django_capture_on_commit_callbacks
+):
+    from tests.conftest import callback_path, start_dance
+
+    dance(browser, fake_canvas)
+    first = CanvasOAuth2Token.objects.get(user=user).access_token
+    someone_else = fake_canvas.add_user("Someone Else")
+    location = fake_canvas.authorize(start_dance(browser, "/oauth/authorize"), user=someone_else)
+    with django_capture_on_commit_callbacks() as on_commit:
+        browser.get(callback_path(location))
+    assert fake_canvas.is_live(first)  # not before the new token is committed
+    for callback in on_commit:
+        callback()
+    assert not fake_canvas.is_live(first)
+    assert fake_canvas.is_live(CanvasOAuth2Token.objects.get(user=user).access_token)
 
 
 def test_signals_carry_user_and_domain_never_tokens(browser, user, fake_canvas, received):
     from canvas_oauth.tokens import refresh
-    from tests.conftest import dance
 
     dance(browser, fake_canvas)
     fake_canvas.expire_access_tokens()

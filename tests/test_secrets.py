@@ -6,7 +6,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from canvas_oauth.models import CanvasOAuth2Token
-from tests.conftest import callback_path, start_dance
+from tests.conftest import MADE, callback_path, made, start_dance
 
 
 @pytest.fixture
@@ -72,16 +72,6 @@ def test_reprs_hide_tokens(user, fake_canvas):
         assert "secret" not in shown
 
 
-MADE = {}
-
-
-def made(name):
-    """Return a fresh secret value kept out of the test's own frame (reports show it)."""
-    import secrets
-
-    return MADE.setdefault(name, secrets.token_urlsafe(24))
-
-
 def test_error_reports_hide_the_code_and_the_secret(rf):
     import sys
 
@@ -102,3 +92,51 @@ def test_error_reports_hide_the_code_and_the_secret(rf):
     assert "exchange_code" in report and "Local vars" in report
     for secret in (MADE["code"], MADE["verifier"], client.client_secret):
         assert secret not in report
+
+
+def code_of(location):
+    return parse_qs(urlsplit(location).query)["code"][0]
+
+
+def test_admin_email_of_a_failed_code_exchange_shows_no_code(
+    browser, fake_canvas, settings, mailoutbox
+):
+    settings.ADMINS = [("Ops", "ops@example.edu")]
+    location = fake_canvas.authorize(start_dance(browser))
+    fake_canvas.misbehave("token", "unavailable")
+    assert browser.get(callback_path(location)).status_code == 502
+    (mail,) = mailoutbox
+    state = parse_qs(urlsplit(location).query)["state"][0]
+    assert "/oauth/oauth-callback" in mail.body
+    for secret in (code_of(location), state):
+        assert secret not in mail.subject + mail.body
+
+
+def test_debug_page_of_a_crash_in_the_callback_shows_no_code(browser, fake_canvas, settings):
+    from canvas_oauth.signals import token_obtained
+
+    def buggy_receiver(sender, **kwargs):
+        raise RuntimeError("a bug in the project's receiver")
+
+    settings.DEBUG = True
+    browser.raise_request_exception = False
+    location = fake_canvas.authorize(start_dance(browser))
+    token_obtained.connect(buggy_receiver)
+    try:
+        page = browser.get(callback_path(location)).content.decode()
+    finally:
+        token_obtained.disconnect(buggy_receiver)
+    assert "a bug in the project&#x27;s receiver" in page and "Local vars" in page
+    token = CanvasOAuth2Token.objects.get()
+    state = parse_qs(urlsplit(location).query)["state"][0]
+    for secret in (code_of(location), state, token.access_token, token.refresh_token):
+        assert secret not in page
+
+
+def test_anonymous_callback_sends_to_login_without_code_or_state(client, settings):
+    settings.LOGIN_URL = "https://sso.example.edu/login"
+    response = client.get("/oauth/oauth-callback?code=the-code&state=the-state")
+    assert response.status_code == 302
+    assert response["Location"].startswith("https://sso.example.edu/login?next=")
+    assert "the-code" not in response["Location"]
+    assert "the-state" not in response["Location"]

@@ -71,6 +71,7 @@ def test_defaults_apply_when_unset(settings):
         ("CANVAS_OAUTH_FORCE_LOGIN", "no", "canvas_oauth.E014"),
         ("CANVAS_OAUTH_ENCRYPTION_KEYS", ["not a key"], "canvas_oauth.E015"),
         ("CANVAS_OAUTH_ENCRYPTION_KEYS", [], "canvas_oauth.E015"),
+        ("CANVAS_OAUTH_REVOKE_ON_USER_DELETE", "no", "canvas_oauth.E018"),
     ],
 )
 def test_each_bad_setting_has_its_own_check(name, value, check_id):

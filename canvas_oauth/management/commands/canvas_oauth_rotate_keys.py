@@ -9,12 +9,17 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
-from django.db import transaction
+from django.db.models import TextField, Value
+from django.views.decorators.debug import sensitive_variables
 
 from canvas_oauth import crypto
+from canvas_oauth.fields import Ciphertext
 from canvas_oauth.models import CanvasOAuth2Token
 
 FIELDS = ["access_token", "refresh_token"]
+
+# A row that keeps changing under us is being refreshed over and over; let it be.
+ATTEMPTS = 3
 
 
 class Command(BaseCommand):
@@ -27,21 +32,37 @@ class Command(BaseCommand):
         total = CanvasOAuth2Token.objects.count()
         done = failed = 0
         last_pk = 0
-        rows = CanvasOAuth2Token.objects.order_by("pk").only("pk", *FIELDS)
+        rows = CanvasOAuth2Token.objects.order_by("pk").values_list("pk", *FIELDS)
         while batch := list(rows.filter(pk__gt=last_pk)[:batch_size]):
-            last_pk = batch[-1].pk
-            readable = []
-            for token in batch:
+            last_pk = batch[-1][0]
+            for pk, *stored in batch:
                 try:
-                    # Reading decrypts with any configured key; saving encrypts with the first.
-                    token.access_token, token.refresh_token  # noqa: B018
+                    done += rotate_row(pk, stored)
                 except crypto.DecryptionError:
                     failed += 1
-                    self.stderr.write(f"Token pk={token.pk} cannot be decrypted with any key.")
-                    continue
-                readable.append(token)
-            with transaction.atomic():
-                CanvasOAuth2Token.objects.bulk_update(readable, FIELDS)
-            done += len(readable)
+                    self.stderr.write(f"Token pk={pk} cannot be decrypted with any key.")
             self.stdout.write(f"Re-encrypted {done} of {total} tokens")
         self.stdout.write(self.style.SUCCESS(f"Done: {done} re-encrypted, {failed} undecryptable."))
+
+
+@sensitive_variables()  # rows from the original app hold plaintext
+def rotate_row(pk: int, stored: list[str]) -> bool:
+    """Re-encrypt one row unless it changed since ``stored`` was read; then read it again.
+
+    Comparing the stored values in the UPDATE itself means a token refreshed meanwhile is
+    never overwritten with the one it replaced. Return False when the row is gone, or
+    kept changing.
+    """
+    rows = CanvasOAuth2Token.objects.filter(pk=pk)
+    for _ in range(ATTEMPTS):
+        # Compared as stored text: a plain value would be encrypted first, and never match.
+        pairs = list(zip(FIELDS, stored, strict=True))
+        unchanged = {f: Value(old, output_field=TextField()) for f, old in pairs}
+        fresh = {f: Ciphertext(crypto.reencrypt(old)) for f, old in pairs}
+        if rows.filter(**unchanged).update(**fresh):
+            return True
+        current = rows.values_list(*FIELDS).first()
+        if current is None:
+            return False
+        stored = list(current)
+    return False
