@@ -4,7 +4,7 @@ import io
 
 import pytest
 from cryptography.fernet import Fernet
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.db import connection
 
 from canvas_oauth import crypto
@@ -247,3 +247,10 @@ def test_unusable_keys_are_a_clear_page_where_a_token_is_read(browser, user, fak
     assert b"configuration problem" in response.content
     assert fake_canvas.calls.total() == 0
     assert CanvasOAuth2Token.objects.filter(user=user).exists()
+
+
+def test_rotation_with_unusable_keys_stops_with_a_clear_message(user, fake_canvas, settings):
+    store_token(fake_canvas, user)
+    settings.CANVAS_OAUTH_ENCRYPTION_KEYS = ["not-a-fernet-key"]
+    with pytest.raises(CommandError, match="not a Fernet key. Nothing was re-encrypted."):
+        call_command("canvas_oauth_rotate_keys")

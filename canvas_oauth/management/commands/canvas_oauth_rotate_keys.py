@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db.models import TextField, Value
 from django.views.decorators.debug import sensitive_variables
 
-from canvas_oauth import crypto
+from canvas_oauth import conf, crypto
 from canvas_oauth.fields import Ciphertext
 from canvas_oauth.models import CanvasOAuth2Token
 
@@ -29,6 +29,9 @@ class Command(BaseCommand):
         parser.add_argument("--batch-size", type=int, default=500)
 
     def handle(self, *args: Any, batch_size: int, **options: Any) -> None:
+        problem = crypto.keys_problem(conf.settings.encryption_keys)
+        if problem:
+            raise CommandError(f"{problem} Nothing was re-encrypted.")
         total = CanvasOAuth2Token.objects.count()
         done = failed = 0
         last_pk = 0
