@@ -252,5 +252,5 @@ def test_unusable_keys_are_a_clear_page_where_a_token_is_read(browser, user, fak
 def test_rotation_with_unusable_keys_stops_with_a_clear_message(user, fake_canvas, settings):
     store_token(fake_canvas, user)
     settings.CANVAS_OAUTH_ENCRYPTION_KEYS = ["not-a-fernet-key"]
-    with pytest.raises(CommandError, match="not a Fernet key. Nothing was re-encrypted."):
+    with pytest.raises(CommandError, match=r"not a Fernet key\. Nothing was re-encrypted\."):
         call_command("canvas_oauth_rotate_keys")
