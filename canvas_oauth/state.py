@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 import secrets
 import time
 from collections.abc import Iterator
@@ -26,8 +27,9 @@ from dataclasses import asdict, dataclass
 from django.core.cache import caches
 from django.core.cache.backends.base import BaseCache
 from django.http import HttpRequest
+from django.views.decorators.debug import sensitive_variables
 
-from canvas_oauth import conf
+from canvas_oauth import conf, crypto
 from canvas_oauth.exceptions import InvalidOAuthStateError, TooManyAuthorizationsError
 
 SESSION_KEY = "_canvas_oauth_pending"
@@ -137,7 +139,7 @@ def popup_dance(state: str) -> PendingDance | None:
     page polling for the answer never finds neither.
     """
     entry = _cache().get(_cache_key("dance", state))
-    return None if entry is None else _as_dance(entry)
+    return None if entry is None else _as_dance(_unseal(entry))
 
 
 def is_waiting(state: str) -> bool:
@@ -153,12 +155,14 @@ def stash_answer(dance: PendingDance, answer: dict[str, str]) -> None:
     """
     if _take(_cache_key("dance", dance.state)) is None:
         raise InvalidOAuthStateError()
-    _cache().set(_cache_key("answer", dance.state), {"dance": asdict(dance), **answer}, _ttl())
+    _cache().set(
+        _cache_key("answer", dance.state), _seal({"dance": asdict(dance), **answer}), _ttl()
+    )
 
 
 def claim_answer(state: str) -> tuple[PendingDance, dict[str, str]]:
     """Remove and return the dance and Canvas's answer stashed for ``state`` (single use)."""
-    stashed = _take(_cache_key("answer", state))
+    stashed = _unseal(_take(_cache_key("answer", state)))
     if not isinstance(stashed, dict):
         raise InvalidOAuthStateError()
     dance = _as_dance(stashed.pop("dance", None))
@@ -186,7 +190,7 @@ def _remember_popup(dance: PendingDance) -> None:
         cache.set(index_key, index, ttl)
         if dropped:
             cache.delete_many([entry["key"] for entry in dropped])
-        cache.set(_cache_key("dance", dance.state), asdict(dance), ttl)
+        cache.set(_cache_key("dance", dance.state), _seal(asdict(dance)), ttl)
 
 
 @contextmanager
@@ -217,6 +221,24 @@ def _as_dance(entry: object) -> PendingDance:
         return PendingDance(**entry)
     except TypeError as exc:  # written by another version of this app
         raise InvalidOAuthStateError() from exc
+
+
+@sensitive_variables()
+def _seal(entry: dict) -> str:
+    # The cache may be a database table or a Redis dump: the PKCE verifier and Canvas's
+    # code are encrypted there as tokens are.
+    return crypto.encrypt(json.dumps(entry))
+
+
+@sensitive_variables()
+def _unseal(stored: object) -> object:
+    """Return the entry ``_seal`` stored, or None for anything else (unreadable, old)."""
+    if not isinstance(stored, str) or not crypto.is_encrypted(stored):
+        return None
+    try:
+        return json.loads(crypto.decrypt(stored))
+    except (crypto.DecryptionError, ValueError):
+        return None
 
 
 def _cache() -> BaseCache:

@@ -1,6 +1,9 @@
 """The popup dance for tools inside a Canvas iframe, whose popup has no session."""
 
+import base64
+import pickle
 import threading
+from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 from django.core.cache import caches
@@ -240,3 +243,20 @@ def test_an_overlong_return_url_is_not_kept(iframe, popup, fake_canvas):
     popup.get(callback_path(fake_canvas.authorize(body["authorize_url"])))
     claimed = iframe.post("/oauth/complete", {"state": body["state"]})
     assert claimed.json() == {"status": "connected", "next": "/"}
+
+
+def test_the_cache_holds_no_code_or_verifier_in_plaintext(iframe, popup, fake_canvas, settings):
+    settings.CANVAS_OAUTH_STATE_CACHE = "db"
+    body = start(iframe)
+    location = fake_canvas.authorize(body["authorize_url"])
+    code = dict(parse_qsl(urlsplit(location).query))["code"]
+    popup.get(callback_path(location))  # the answer waits in the cache for the page
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT value FROM canvas_oauth_test_cache")
+        # What the database cache writes: each value pickled, then base64.
+        stored = repr([pickle.loads(base64.b64decode(value)) for (value,) in cursor.fetchall()])
+    assert iframe.post("/oauth/complete", {"state": body["state"]}).status_code == 200
+    verifier = fake_canvas.last_token_request["code_verifier"]
+    assert "fernet$" in stored
+    for secret in (code, verifier, body["state"]):
+        assert secret not in stored
