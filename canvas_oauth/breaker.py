@@ -27,13 +27,16 @@ CLOSED, OPEN, PROBING = "closed", "open", "probing"
 class Breaker:
     """The breaker of one Canvas instance. Thread-safe."""
 
-    def __init__(self, domain: str, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, domain: str, clock: Callable[[], float] | None = None) -> None:
         self.domain = domain
         self.clock = clock
         self.state = CLOSED
         self.opened_at = 0.0
         self._failures: dict[Hashable, float] = {}  # token → when it last failed
         self._lock = threading.Lock()
+
+    def _now(self) -> float:
+        return self.clock() if self.clock is not None else _clock()
 
     def allow(self) -> bool:
         """Tell whether a refresh may go to Canvas now.
@@ -44,7 +47,7 @@ class Breaker:
         with self._lock:
             if self.state == CLOSED:
                 return True
-            if self.state == OPEN and self.clock() - self.opened_at >= _cooldown():
+            if self.state == OPEN and self._now() - self.opened_at >= _cooldown():
                 self.state = PROBING
                 logger.info("Canvas at %s: cool-down over, letting one refresh probe", self.domain)
                 return True
@@ -61,7 +64,7 @@ class Breaker:
     def failed(self, token: Hashable) -> None:
         """Record that a refresh of ``token`` timed out or got no usable answer."""
         with self._lock:
-            now = self.clock()
+            now = self._now()
             if self.state == PROBING:
                 self._open(now, "the probe failed")
                 return
@@ -80,6 +83,10 @@ class Breaker:
         logger.warning(
             "Canvas at %s: %s; failing refreshes fast for %ss", self.domain, why, _cooldown()
         )
+
+
+def _clock() -> float:
+    return time.monotonic()
 
 
 def _threshold() -> int:

@@ -144,13 +144,27 @@ def _check_common(s: conf.CanvasOAuthSettings) -> list[checks.CheckMessage]:
     ):
         if not isinstance(value, bool):
             errors.append(_error(id_, f"{name} must be True or False.", f"Got {value!r}."))
-    timeout = s.timeout
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
+    for id_, name, value, default in (
+        (9, "CANVAS_OAUTH_TIMEOUT", s.timeout, "3 seconds"),
+        (19, "CANVAS_OAUTH_CONNECT_TIMEOUT", s.connect_timeout, "2 seconds"),
+        (20, "CANVAS_OAUTH_REFRESH_WAIT", s.refresh_wait, "1 second"),
+        (22, "CANVAS_OAUTH_BREAKER_COOLDOWN", s.breaker_cooldown, "30 seconds"),
+    ):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+            errors.append(
+                _error(
+                    id_,
+                    f"{name} must be a positive number of seconds.",
+                    f"The default is {default}.",
+                )
+            )
+    threshold = s.breaker_threshold
+    if isinstance(threshold, bool) or not isinstance(threshold, int) or threshold < 1:
         errors.append(
             _error(
-                9,
-                "CANVAS_OAUTH_TIMEOUT must be a positive number of seconds.",
-                "The default is 3 seconds.",
+                21,
+                "CANVAS_OAUTH_BREAKER_THRESHOLD must be a whole number, 1 or more.",
+                "The default is 5: five different tokens failing in a row open the breaker.",
             )
         )
     redirect_uri = s.redirect_uri

@@ -31,6 +31,7 @@ DEFAULTS: dict[str, Any] = {
     # Canvas's token endpoint answers in well under a second when healthy; see README.
     "CANVAS_OAUTH_TIMEOUT": 3.0,
     "CANVAS_OAUTH_CONNECT_TIMEOUT": 2.0,
+    "CANVAS_OAUTH_REFRESH_WAIT": 1.0,
     "CANVAS_OAUTH_BREAKER_THRESHOLD": 5,
     "CANVAS_OAUTH_BREAKER_COOLDOWN": 30.0,
     "CANVAS_OAUTH_PURPOSE": None,
@@ -109,6 +110,7 @@ class CanvasOAuthSettings:
     replace_tokens = _Setting()
     timeout = _Setting()
     connect_timeout = _Setting()
+    refresh_wait = _Setting()
     breaker_threshold = _Setting()
     breaker_cooldown = _Setting()
     purpose = _Setting()

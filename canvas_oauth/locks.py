@@ -1,91 +1,55 @@
-"""Row locks for single-flight refresh, each database in the way it understands.
+"""Bounded lock waits, each database in the way it understands.
 
-PostgreSQL and MariaDB/MySQL lock the token row with ``SELECT … FOR UPDATE`` and wait for
-at most a bounded time. SQLite has no row locks: a per-process lock keeps threads from
-queueing on SQLite itself, and for a database file a no-op ``UPDATE`` takes SQLite's
-write lock, which other processes wait for (at most the same bounded time). An in-memory
-SQLite database lives in one process, so the per-process lock is all it needs.
+A refresh claims its token row with one short UPDATE (``canvas_oauth.claims``). That
+UPDATE can meet a row or database locked by someone else's transaction: a request running
+under ``ATOMIC_REQUESTS``, a key rotation, another process's write on SQLite. It must wait
+a bounded time, not the database's default (PostgreSQL: forever).
 """
 
 from __future__ import annotations
 
 import math
-import threading
 import time
-import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
-from django.db import connections, router, transaction
+from django.db import OperationalError, connections
 
 if TYPE_CHECKING:
     from django.db.backends.base.base import BaseDatabaseWrapper
-    from django.db.models import QuerySet
 
-    from canvas_oauth.models import CanvasOAuth2Token
+T = TypeVar("T")
 
-# Entries vanish once no thread holds or waits for the lock, so the map stays small.
-_process_locks: weakref.WeakValueDictionary[tuple[str, int], threading.Lock] = (
-    weakref.WeakValueDictionary()
-)
-_process_locks_guard = threading.Lock()
+# How long a query on an in-memory SQLite database retries while its table is locked.
+TABLE_LOCK_WAIT = 1.0
 
 
-class LockTimeout(Exception):
-    """The row lock was not granted within the allowed time."""
+def patiently(alias: str, query: Callable[[], T]) -> T:
+    """Run ``query``, again while an in-memory SQLite database says its table is locked.
 
-
-def _process_lock(key: tuple[str, int]) -> threading.Lock:
-    with _process_locks_guard:
-        lock = _process_locks.get(key)
-        if lock is None:
-            lock = _process_locks[key] = threading.Lock()
-        return lock
-
-
-@contextmanager
-def locked_token(token: CanvasOAuth2Token, wait: float) -> Iterator[CanvasOAuth2Token | None]:
-    """Yield the row of ``token`` freshly read under an exclusive lock, or None if gone.
-
-    The lock is held until the block ends, inside one transaction; raise ``LockTimeout``
-    (or the database's own lock-timeout error) when it cannot be had within ``wait``
-    seconds.
+    Threads sharing an in-memory database (test suites, mostly) get "database table is
+    locked" at once while another thread writes, instead of waiting as they would for a
+    database file; every other database waits by itself.
     """
-    model = type(token)
-    # The lock must be taken where the row is written, whatever a router reads from.
-    alias = router.db_for_write(model, instance=token)
-    connection = connections[alias]
-    deadline = time.monotonic() + wait
-    guard = None
-    if connection.vendor == "sqlite":
-        guard = _process_lock((alias, token.pk))
-        if not guard.acquire(timeout=wait):
-            raise LockTimeout()
-    try:
-        rows = model._default_manager.db_manager(alias).filter(pk=token.pk)
-        with transaction.atomic(using=alias):
-            with _bounded_wait(connection, deadline - time.monotonic()):
-                row = _lock_row(connection, rows, token)
-            yield row
-    finally:
-        if guard is not None:
-            guard.release()
-
-
-def _lock_row(
-    connection: BaseDatabaseWrapper, rows: QuerySet, token: CanvasOAuth2Token
-) -> CanvasOAuth2Token | None:
-    if connection.vendor != "sqlite":
-        return rows.select_for_update().first()
-    if not connection.is_in_memory_db():
-        # Takes SQLite's write lock now rather than at the first real write.
-        rows.update(domain=token.domain)
-    return rows.first()
+    deadline = time.monotonic() + TABLE_LOCK_WAIT
+    while True:
+        try:
+            return query()
+        except OperationalError as exc:
+            connection = connections[alias]
+            if not (
+                connection.vendor == "sqlite"
+                and connection.is_in_memory_db()
+                and "table is locked" in str(exc)
+                and time.monotonic() < deadline
+            ):
+                raise
+        time.sleep(0.005)
 
 
 @contextmanager
-def _bounded_wait(connection: BaseDatabaseWrapper, seconds: float) -> Iterator[None]:
+def bounded_wait(connection: BaseDatabaseWrapper, seconds: float) -> Iterator[None]:
     """Make lock requests in the block wait at most ``seconds``; restore the limit after.
 
     Only the lock request is bounded: a later wait (the commit taking SQLite's exclusive

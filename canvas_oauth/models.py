@@ -13,9 +13,16 @@ from django.utils import timezone
 from canvas_oauth import conf
 from canvas_oauth.canvas import TokenGrant
 from canvas_oauth.fields import EncryptedTextField
+from canvas_oauth.locks import patiently
 
 if TYPE_CHECKING:
     from canvas_oauth.instances import CanvasInstance
+
+
+def _fetch_one(connection: Any, sql: str, params: list[Any]) -> Any:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchone()
 
 
 class CanvasOAuth2TokenManager(models.Manager["CanvasOAuth2Token"]):
@@ -38,9 +45,7 @@ class CanvasOAuth2TokenManager(models.Manager["CanvasOAuth2Token"]):
         sql, attnames, converters = self._plan(alias)
         user_field = self.model._meta.get_field("user")
         params = [user_field.get_db_prep_value(user_pk, connection), domain]
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            row = cursor.fetchone()
+        row = patiently(alias, lambda: _fetch_one(connection, sql, params))
         if row is None:
             return None
         values = list(row)
@@ -105,6 +110,10 @@ class CanvasOAuth2Token(models.Model):
     canvas_user_name = models.CharField(max_length=255, blank=True, default="")
     created_on = models.DateTimeField(auto_now_add=True)
     updated_on = models.DateTimeField(auto_now=True)
+    # The refresh in progress, if any (see canvas_oauth.claims): who holds it, and when it
+    # lapses should its holder die.
+    refresh_claim = models.CharField(max_length=32, blank=True, default="", editable=False)
+    refresh_claimed_until = models.DateTimeField(null=True, blank=True, editable=False)
 
     objects = CanvasOAuth2TokenManager()
 
@@ -150,6 +159,11 @@ class CanvasOAuth2Token(models.Model):
             self.canvas_user_id = grant.user.id
             self.canvas_user_global_id = grant.user.global_id
             self.canvas_user_name = grant.user.name
+
+    def forget_claim(self) -> None:
+        """Drop any refresh claim when saved: a refresh in progress must not overwrite this."""
+        self.refresh_claim = ""
+        self.refresh_claimed_until = None
 
 
 class CanvasDeveloperKey(models.Model):

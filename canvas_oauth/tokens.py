@@ -10,38 +10,21 @@ from __future__ import annotations
 
 import copy
 import logging
-import threading
-from collections import OrderedDict
 from collections.abc import Iterable
 from urllib.parse import urlencode
 
-from django.db import DatabaseError, IntegrityError, router, transaction
+from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
-from canvas_oauth import conf, crypto, instances, singleflight
-from canvas_oauth.canvas import CanvasClient, TokenGrant, is_dead_refresh_token
-from canvas_oauth.exceptions import (
-    CanvasOAuthError,
-    CanvasRequestError,
-    MissingTokenError,
-    TokenRefreshError,
-)
-from canvas_oauth.locks import LockTimeout, locked_token
+from canvas_oauth import conf, crypto, instances, refresher, undecryptable
+from canvas_oauth.canvas import TokenGrant
+from canvas_oauth.exceptions import CanvasOAuthError, MissingTokenError
 from canvas_oauth.models import CanvasOAuth2Token
-from canvas_oauth.signals import token_obtained, token_refreshed, token_revoked
+from canvas_oauth.signals import token_obtained, token_revoked
 
 logger = logging.getLogger(__name__)
-
-# Waiting callers give the refreshing one its Canvas timeout plus this, in seconds.
-LOCK_MARGIN = 2.0
-
-# Undecryptable rows already reported, one entry per incident: a row written again (a new
-# dance) and lost again is reported again. The oldest are forgotten beyond the limit.
-REPORTED_LIMIT = 1024
-_reported_undecryptable: OrderedDict[tuple[object, ...], None] = OrderedDict()
-_reported_lock = threading.Lock()
 
 
 def resolve_domain(domain: str | None = None) -> str:
@@ -87,7 +70,7 @@ def _usable(token: CanvasOAuth2Token) -> bool:
     try:
         token.access_token  # noqa: B018 -- decrypts, or fails to
     except crypto.DecryptionError:
-        _report_undecryptable(token)
+        undecryptable.report(token)
         return False
     granted = token.scope_list
     if granted is None:
@@ -99,118 +82,9 @@ def _usable(token: CanvasOAuth2Token) -> bool:
     return True
 
 
-def _report_undecryptable(token: CanvasOAuth2Token) -> None:
-    """Log, once per incident, that no configured key decrypts ``token``; keep the row.
-
-    Restoring the key makes it usable again; until then the user is asked to authorize,
-    and the new dance overwrites it.
-    """
-    stored = tuple(hash(token.__dict__.get(f)) for f in ("access_token", "refresh_token"))
-    incident = (token._state.db, token.pk, *stored)
-    with _reported_lock:
-        if incident in _reported_undecryptable:
-            return
-        _reported_undecryptable[incident] = None
-        while len(_reported_undecryptable) > REPORTED_LIMIT:
-            _reported_undecryptable.popitem(last=False)
-    logger.error(
-        "Canvas token pk=%s cannot be decrypted with the configured keys; kept until a key "
-        "decrypts it or the user authorizes again",
-        token.pk,
-    )
-
-
 def refresh(token: CanvasOAuth2Token, *, force: bool = False) -> CanvasOAuth2Token:
-    """Refresh ``token`` unless someone else just did; one refresh at a time per row.
-
-    Concurrent callers wait for the refresh in progress and return its result. Without
-    ``force`` a token that no longer expires within the buffer counts as refreshed; with
-    it, only a token other than the one ``token`` held does (it may not expire for an
-    hour, yet the caller knows Canvas rejected it).
-    """
-    wait = float(conf.settings.timeout) + LOCK_MARGIN
-    alias = router.db_for_write(CanvasOAuth2Token, instance=token)
-    seen = _access_token_or_none(token) if force else None
-    try:
-        return singleflight.share(
-            (alias, token.pk), wait, lambda: _refresh_once(token, wait, force, seen)
-        )
-    except singleflight.FlightTimeout as exc:
-        logger.warning("Gave up waiting for the refresh of Canvas token pk=%s", token.pk)
-        raise TokenRefreshError() from exc
-
-
-@sensitive_variables()
-def _access_token_or_none(token: CanvasOAuth2Token) -> str | None:
-    try:
-        return token.access_token
-    except crypto.DecryptionError:
-        return None
-
-
-@sensitive_variables("seen")
-def _refresh_once(
-    token: CanvasOAuth2Token, wait: float, force: bool, seen: str | None
-) -> CanvasOAuth2Token:
-    """Refresh under the row lock, so that one refresh happens across all processes."""
-    buffer = conf.settings.token_expiration_buffer
-    client = instances.get(token.domain).client()
-    try:
-        with locked_token(token, wait) as current:
-            if current is not None and (
-                _access_token_or_none(current) != seen
-                if force
-                else not current.expires_within(buffer)
-            ):
-                return current  # refreshed by another request while we waited
-            failure = _refresh_locked(client, current) if current is not None else None
-    except (LockTimeout, DatabaseError) as exc:
-        logger.warning(
-            "Could not lock Canvas token pk=%s for refresh: %s", token.pk, type(exc).__name__
-        )
-        raise TokenRefreshError() from exc
-    if failure is not None:
-        raise TokenRefreshError() from failure
-    if current is None or current.pk is None:
-        raise MissingTokenError()
-    token_refreshed.send(sender=CanvasOAuth2Token, user=current.user, domain=current.domain)
-    return current
-
-
-@sensitive_variables()
-def _refresh_locked(client: CanvasClient, token: CanvasOAuth2Token) -> CanvasOAuthError | None:
-    """Refresh the locked row in place; return the failure to report, if it may pass.
-
-    A token Canvas will never accept again is deleted (its pk becomes None). One that no
-    configured key decrypts is kept: the key may come back.
-    """
-    try:
-        refresh_token = token.refresh_token
-    except crypto.DecryptionError:
-        _report_undecryptable(token)
-        raise MissingTokenError() from None
-    if not refresh_token:
-        logger.info("Canvas token pk=%s cannot be refreshed; deleting it", token.pk)
-        token.delete()
-        return None
-    try:
-        grant = client.refresh(refresh_token)
-    except CanvasRequestError as exc:
-        if is_dead_refresh_token(exc):
-            logger.info(
-                "Canvas no longer accepts the refresh token of pk=%s (user %s); deleting it",
-                token.pk,
-                token.user_id,
-            )
-            token.delete()
-            return None
-        return exc
-    except CanvasOAuthError as exc:
-        return exc
-    token.apply_grant(grant)
-    token.save()
-    logger.info("Refreshed Canvas token pk=%s for user %s", token.pk, token.user_id)
-    return None
+    """Refresh ``token`` unless someone else just did; see ``canvas_oauth.refresher``."""
+    return refresher.refresh(token, force=force)
 
 
 def save_grant(user, domain: str, grant: TokenGrant, scopes: Iterable[str]) -> CanvasOAuth2Token:
@@ -231,6 +105,7 @@ def save_grant(user, domain: str, grant: TokenGrant, scopes: Iterable[str]) -> C
             replaced = copy.copy(token)  # the row as it was, for revoking after the save
             token.refresh_token = ""
         token.apply_grant(grant, timezone.now())
+        token.forget_claim()  # a refresh in flight must not overwrite the new token
         token.scopes = " ".join(scopes)
         try:
             with transaction.atomic():

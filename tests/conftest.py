@@ -5,9 +5,18 @@ from urllib.parse import urlsplit
 import pytest
 from django.utils import timezone
 
+from canvas_oauth import breaker
 from canvas_oauth.models import CanvasOAuth2Token
 
 pytest_plugins = ["canvas_oauth.testing.pytest_plugin"]
+
+
+@pytest.fixture(autouse=True)
+def _fresh_breakers():
+    """Each test talks to a Canvas of its own: no breaker state carries over."""
+    breaker.reset()
+    yield
+    breaker.reset()
 
 
 @pytest.fixture

@@ -124,9 +124,9 @@ def test_a_row_lost_again_after_a_new_dance_is_reported_again(
 def test_the_memory_of_reported_rows_is_bounded(
     user, other_user, fake_canvas, settings, rf, caplog, monkeypatch
 ):
-    from canvas_oauth import tokens
+    from canvas_oauth import undecryptable
 
-    monkeypatch.setattr(tokens, "REPORTED_LIMIT", 1)
+    monkeypatch.setattr(undecryptable, "REPORTED_LIMIT", 1)
     settings.CANVAS_OAUTH_ENCRYPTION_KEYS = [Fernet.generate_key()]
     store_token(fake_canvas, user)
     store_token(fake_canvas, other_user)

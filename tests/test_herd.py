@@ -23,16 +23,20 @@ LATENCY = 0.2
 
 
 @contextmanager
-def row_lock_held(pk: int) -> Iterator[None]:
-    """Hold the token row's lock from another thread, as another worker would."""
-    from canvas_oauth.locks import locked_token
+def row_locked_elsewhere(pk: int) -> Iterator[None]:
+    """Hold the token row locked in another thread's open transaction (ATOMIC_REQUESTS,
+    a key rotation): a claim has to wait for it, boundedly."""
+    from django.db import transaction
+    from django.db.models import F
+
     from canvas_oauth.models import CanvasOAuth2Token
 
     held, release = threading.Event(), threading.Event()
 
     def hold() -> None:
         try:
-            with locked_token(CanvasOAuth2Token.objects.get(pk=pk), wait=5):
+            with transaction.atomic():
+                CanvasOAuth2Token.objects.filter(pk=pk).update(domain=F("domain"))
                 held.set()
                 release.wait(15)
         finally:
@@ -46,6 +50,20 @@ def row_lock_held(pk: int) -> Iterator[None]:
     finally:
         release.set()
         holder.join(10)
+
+
+def claim_elsewhere(pk: int, seconds: float = 30) -> None:
+    """Mark the row as being refreshed by another process, as its claim would."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from canvas_oauth.models import CanvasOAuth2Token
+
+    CanvasOAuth2Token.objects.filter(pk=pk).update(
+        refresh_claim="another-process",
+        refresh_claimed_until=timezone.now() + timedelta(seconds=seconds),
+    )
 
 
 def run_together(count: int, call: Callable[[], str]) -> list[str]:
@@ -140,27 +158,21 @@ def test_a_dead_refresh_token_is_found_once_by_the_herd(user, expired_token, fak
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_lock_wait_that_times_out_answers_503_and_keeps_the_token(
-    browser, user, expired_token, fake_canvas, settings, monkeypatch
+def test_an_expired_token_refreshed_elsewhere_too_long_answers_503_and_is_kept(
+    browser, user, expired_token, fake_canvas, settings
 ):
     from canvas_oauth import tokens
     from canvas_oauth.exceptions import TokenRefreshError
     from canvas_oauth.models import CanvasOAuth2Token
 
-    monkeypatch.setattr(tokens, "LOCK_MARGIN", 0.1)
-    settings.CANVAS_OAUTH_TIMEOUT = 0.2
+    settings.CANVAS_OAUTH_REFRESH_WAIT = 0.2
     before = CanvasOAuth2Token.objects.get(pk=expired_token.pk)
-    # Another worker holds the row lock far longer than a refresh may take.
-    with row_lock_held(before.pk):
-        started = time.monotonic()
-        response = browser.get("/canvas/")
-        waited = time.monotonic() - started
-        with pytest.raises(TokenRefreshError):
-            tokens.get_token(user)
+    claim_elsewhere(before.pk)  # another worker's refresh that takes far too long
+    response = browser.get("/canvas/")
+    with pytest.raises(TokenRefreshError):
+        tokens.get_token(user)
     assert response.status_code == 503
     assert b"not available right now" in response.content
-    # MySQL counts lock waits in whole seconds, so one second is the shortest wait there.
-    assert waited < 3
     assert fake_canvas.calls["token"] == 0
     after = CanvasOAuth2Token.objects.get(pk=before.pk)
     assert (after.access_token, after.refresh_token, after.expires) == (
@@ -168,9 +180,65 @@ def test_a_lock_wait_that_times_out_answers_503_and_keeps_the_token(
         before.refresh_token,
         before.expires,
     )
-    # The lock is free again: the next request refreshes, once.
+    # That worker died: its claim lapses, and the next request refreshes, once.
+    CanvasOAuth2Token.objects.filter(pk=before.pk).update(refresh_claimed_until=None)
     assert browser.get("/canvas/").status_code == 200
     assert browser.get("/canvas/").status_code == 200
+    assert fake_canvas.calls["token:refresh_token"] == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_lapsed_claim_does_not_block_the_next_refresh(user, expired_token, fake_canvas):
+    from canvas_oauth import tokens
+
+    claim_elsewhere(expired_token.pk, seconds=-1)  # its holder died a while ago
+    assert fake_canvas.is_live(tokens.get_token(user).access_token)
+    assert fake_canvas.calls["token:refresh_token"] == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_valid_token_refreshed_elsewhere_is_used_at_once(user, fake_canvas, settings):
+    from datetime import timedelta
+
+    from canvas_oauth import tokens
+    from tests.conftest import store_token
+
+    settings.CANVAS_OAUTH_TOKEN_EXPIRATION_BUFFER = timedelta(minutes=5)
+    token = store_token(fake_canvas, user, expires_in=120)  # within the buffer, still valid
+    claim_elsewhere(token.pk)
+    assert tokens.get_token(user).access_token == token.access_token
+    assert fake_canvas.calls["token"] == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_threads_do_not_queue_behind_an_early_refresh(user, fake_canvas, settings):
+    """While one thread refreshes a still-valid token, the others get it at once."""
+    from datetime import timedelta
+
+    from canvas_oauth import tokens
+    from tests.conftest import store_token
+
+    settings.CANVAS_OAUTH_TOKEN_EXPIRATION_BUFFER = timedelta(minutes=5)
+    token = store_token(fake_canvas, user, expires_in=120)
+    fake_canvas.latency["token"] = 1.0
+    refreshed, done = [], threading.Event()
+
+    def early_refresher() -> None:
+        try:
+            refreshed.append(tokens.get_token(user).access_token)
+        finally:
+            done.set()
+            connection.close()
+
+    thread = threading.Thread(target=early_refresher)
+    thread.start()
+    while fake_canvas.calls["token:refresh_token"] == 0 and not done.is_set():
+        time.sleep(0.01)  # until the refresh is on its way to Canvas
+    others = [tokens.get_token(user).access_token for _ in range(3)]
+    assert not done.is_set()  # they did not wait for it
+    thread.join(10)
+    assert others == [token.access_token] * 3
+    assert refreshed and refreshed[0] != token.access_token
     assert fake_canvas.calls["token:refresh_token"] == 1
 
 
@@ -211,58 +279,24 @@ def lock_wait_setting():
 
 
 @pytest.mark.django_db(transaction=True)
-def test_even_a_tiny_wait_is_bounded_and_the_limit_is_put_back(user, expired_token):
-    from django.db import DatabaseError
-
-    from canvas_oauth.locks import LockTimeout, locked_token
+def test_a_claim_waits_boundedly_for_a_locked_row_and_puts_the_limit_back(user, expired_token):
+    from canvas_oauth import claims
     from canvas_oauth.models import CanvasOAuth2Token
 
     row = CanvasOAuth2Token.objects.get(pk=expired_token.pk)
     before = lock_wait_setting()
-    with row_lock_held(row.pk):
+    with row_locked_elsewhere(row.pk):
         started = time.monotonic()
-        # PostgreSQL reads a lock_timeout of "0ms" as no limit at all.
-        with pytest.raises((LockTimeout, DatabaseError)), locked_token(row, wait=0.0001):
-            pass
+        assert claims.take(row, seconds=5) is None
+        # MySQL counts lock waits in whole seconds: one second is its shortest wait.
         assert time.monotonic() - started < 3
     assert lock_wait_setting() == before
-    with locked_token(row, wait=1) as current:
-        assert current.pk == row.pk
+    claim = claims.take(row, seconds=5)
+    assert claim is not None
+    assert claims.take(row, seconds=5) is None  # taken: nobody else gets it
+    claims.release(row, claim)
+    assert claims.take(row, seconds=5) is not None
     assert lock_wait_setting() == before
-
-
-def test_a_sqlite_file_bounds_the_write_lock_wait_and_puts_it_back(tmp_path, django_db_blocker):
-    from django.db import OperationalError
-    from django.db.utils import ConnectionHandler
-
-    from canvas_oauth.locks import _bounded_wait
-
-    handler = ConnectionHandler(
-        {
-            alias: {"ENGINE": "django.db.backends.sqlite3", "NAME": str(tmp_path / "lock.db")}
-            for alias in ("default", "waiter")
-        }
-    )
-    holder, waiter = handler["default"], handler["waiter"]
-    with django_db_blocker.unblock():
-        try:
-            with holder.cursor() as cursor:
-                cursor.execute("CREATE TABLE t (x integer)")
-                cursor.execute("BEGIN IMMEDIATE")  # the write lock, as a refresh holds it
-            started = time.monotonic()
-            with (
-                pytest.raises(OperationalError),
-                _bounded_wait(waiter, 0.2),
-                waiter.cursor() as cursor,
-            ):
-                cursor.execute("INSERT INTO t VALUES (1)")
-            # Without the bound, SQLite would wait its default five seconds.
-            assert time.monotonic() - started < 2
-            with waiter.cursor() as cursor:
-                cursor.execute("PRAGMA busy_timeout")
-                assert cursor.fetchone()[0] == 5000
-        finally:
-            handler.close_all()
 
 
 @contextmanager
@@ -296,7 +330,7 @@ def test_a_failed_sqlite_lock_reports_its_own_error_and_puts_the_limit_back(
     """
     from django.db import OperationalError, connections, transaction
 
-    from canvas_oauth.locks import _bounded_wait
+    from canvas_oauth.locks import bounded_wait
 
     with (
         django_db_blocker.unblock(),
@@ -309,7 +343,7 @@ def test_a_failed_sqlite_lock_reports_its_own_error_and_puts_the_limit_back(
         with (
             pytest.raises(OperationalError, match="locked"),
             transaction.atomic(using="waiter"),
-            _bounded_wait(waiter, 0.2),
+            bounded_wait(waiter, 0.2),
             # What QuerySet.update() does around its UPDATE.
             transaction.mark_for_rollback_on_error(using="waiter"),
             waiter.cursor() as cursor,
@@ -372,6 +406,43 @@ def _herd_worker(config: dict, barrier, results) -> None:
         connections.close_all()
 
 
+def refresh_in_own_process(config: dict, results) -> None:
+    """Refresh the user's token in a process of its own, right away."""
+    try:
+        _setup_django(config)
+        from django.contrib.auth import get_user_model
+
+        from canvas_oauth import tokens
+
+        user = get_user_model().objects.get(username=config["username"])
+        results.put(tokens.get_token(user).access_token)
+    except BaseException as exc:
+        results.put(f"error: {exc!r}")
+    finally:
+        connections.close_all()
+
+
+def database_for_processes(user, token, domain: str, tmp_path) -> dict:
+    """Return the worker config; an in-memory test database becomes a SQLite file first.
+
+    An in-memory database lives in one process, so processes share a file instead.
+    """
+    db_name = connection.settings_dict["NAME"]
+    if connection.vendor == "sqlite" and connection.is_in_memory_db():
+        db_name = str(tmp_path / "site.sqlite3")
+    config = {"db_name": db_name, "domain": domain, "username": user.username}
+    if db_name != connection.settings_dict["NAME"]:
+        values = {"access_token": token.access_token, "refresh_token": token.refresh_token}
+        prepare = multiprocessing.get_context("spawn").Process(
+            target=_prepare_file_db, args=(config, values)
+        )
+        prepare.start()
+        prepare.join(60)
+        assert prepare.exitcode == 0
+    connections.close_all()  # nothing shared with the children
+    return config
+
+
 @pytest.mark.django_db(transaction=True)
 def test_processes_share_one_refresh(user, live_fake_canvas, settings, tmp_path):
     from tests.conftest import store_token
@@ -379,23 +450,8 @@ def test_processes_share_one_refresh(user, live_fake_canvas, settings, tmp_path)
     fake = live_fake_canvas
     token = store_token(fake, user, expires_in=-10)
     fake.expire_access_tokens()
-    db_name = connection.settings_dict["NAME"]
-    if connection.vendor == "sqlite" and connection.is_in_memory_db():
-        # An in-memory database lives in one process; share a file between processes.
-        db_name = str(tmp_path / "herd.sqlite3")
-    config = {
-        "db_name": db_name,
-        "domain": settings.CANVAS_OAUTH_CANVAS_DOMAIN,
-        "username": user.username,
-    }
+    config = database_for_processes(user, token, settings.CANVAS_OAUTH_CANVAS_DOMAIN, tmp_path)
     context = multiprocessing.get_context("spawn")
-    if db_name != connection.settings_dict["NAME"]:
-        values = {"access_token": token.access_token, "refresh_token": token.refresh_token}
-        prepare = context.Process(target=_prepare_file_db, args=(config, values))
-        prepare.start()
-        prepare.join(60)
-        assert prepare.exitcode == 0
-    connections.close_all()  # nothing shared with the children
 
     fake.latency["token"] = LATENCY
     barrier = context.Barrier(PROCESSES)

@@ -72,6 +72,13 @@ def test_defaults_apply_when_unset(settings):
         ("CANVAS_OAUTH_ENCRYPTION_KEYS", ["not a key"], "canvas_oauth.E015"),
         ("CANVAS_OAUTH_ENCRYPTION_KEYS", [], "canvas_oauth.E015"),
         ("CANVAS_OAUTH_REVOKE_ON_USER_DELETE", "no", "canvas_oauth.E018"),
+        ("CANVAS_OAUTH_CONNECT_TIMEOUT", 0, "canvas_oauth.E019"),
+        ("CANVAS_OAUTH_CONNECT_TIMEOUT", "2", "canvas_oauth.E019"),
+        ("CANVAS_OAUTH_REFRESH_WAIT", -1, "canvas_oauth.E020"),
+        ("CANVAS_OAUTH_REFRESH_WAIT", float("nan"), "canvas_oauth.E020"),
+        ("CANVAS_OAUTH_BREAKER_THRESHOLD", 0, "canvas_oauth.E021"),
+        ("CANVAS_OAUTH_BREAKER_THRESHOLD", 2.5, "canvas_oauth.E021"),
+        ("CANVAS_OAUTH_BREAKER_COOLDOWN", None, "canvas_oauth.E022"),
     ],
 )
 def test_each_bad_setting_has_its_own_check(name, value, check_id):

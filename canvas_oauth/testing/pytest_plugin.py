@@ -14,6 +14,8 @@ from typing import Any
 
 import pytest
 
+from canvas_oauth import breaker
+
 from .mock import mock_canvas
 from .provider import DEFAULT_BASE_URL, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, FakeCanvas
 from .server import LiveFakeCanvas
@@ -50,8 +52,12 @@ def fake_canvas_options() -> dict[str, Any]:
 def fake_canvas(fake_canvas_options: dict[str, Any]) -> Iterator[FakeCanvas]:
     """Yield a fake Canvas answering ``requests`` in-process for the whole test."""
     fake = fake_from_settings(**fake_canvas_options)
-    with mock_canvas(fake):
-        yield fake
+    breaker.reset()  # a new Canvas: what earlier tests' failures tripped does not apply
+    try:
+        with mock_canvas(fake):
+            yield fake
+    finally:
+        breaker.reset()
 
 
 @pytest.fixture
@@ -63,5 +69,9 @@ def live_fake_canvas(fake_canvas_options: dict[str, Any]) -> Iterator[FakeCanvas
     from django.test import override_settings
 
     fake = fake_from_settings(**fake_canvas_options)
-    with LiveFakeCanvas(fake) as live, override_settings(CANVAS_OAUTH_CANVAS_DOMAIN=live.url):
-        yield fake
+    breaker.reset()
+    try:
+        with LiveFakeCanvas(fake) as live, override_settings(CANVAS_OAUTH_CANVAS_DOMAIN=live.url):
+            yield fake
+    finally:
+        breaker.reset()
