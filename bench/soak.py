@@ -205,7 +205,12 @@ def run_one(db: str, options: argparse.Namespace, workdir: Path) -> tuple[dict, 
         live.stop()
         connection.close()
     summary = soak_report.summarize(run)
+    from bench.run_all import machine
+
+    m = machine()
     meta = {
+        "machine": f"{m['nproc']} CPUs ({m['cpu']}), {m['memory_gib']} GiB, Python "
+        f"{m['python']}, Django {m['django']}, {m['gunicorn']}",
         "database": database,
         "server": f"gunicorn gthread, {workers} worker{'s' if workers > 1 else ''} x "
         f"{threads} threads",

@@ -180,7 +180,8 @@ def render(s: dict, meta: dict) -> str:
         + "; ".join(f"{name}: **{'met' if ok else 'missed'}**" for name, ok in goals(s).items())
         + ".",
         "",
-        f"Load average before / after: {meta['loadavg_before']} / {meta['loadavg_after']}.",
+        f"Machine: {meta.get('machine', 'not recorded')}. Load average before / after: "
+        f"{meta['loadavg_before']} / {meta['loadavg_after']}.",
     ]
     return "\n".join(lines)
 
