@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: test lint format migrations-check clean demo e2e bench
+.PHONY: test lint format migrations-check clean demo e2e bench soak
 
 $(STAMP): requirements-dev.txt setup.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -29,6 +29,13 @@ bench: $(STAMP)
 	$(PY) -m pip install --quiet -r bench/requirements.txt
 	@command -v wrk >/dev/null || echo "bench: wrk is missing (apt-get install -y wrk); using the slower bench/loadgen.py"
 	$(PY) bench/run_all.py
+
+# Issue #12's soak: gunicorn on PostgreSQL (BENCH_PG_URL) and SQLite while the fake Canvas
+# fails 10% of refreshes; about 4 minutes. RECORD=before|after writes bench/RESULTS.md.
+# `make soak SOAK_ARGS=--quick` is a 15 s smoke run per database.
+soak: $(STAMP)
+	$(PY) -m pip install --quiet -r bench/requirements.txt
+	PYTHONPATH=. $(PY) -m bench.soak $(if $(RECORD),--record $(RECORD)) $(SOAK_ARGS)
 
 migrations-check: $(STAMP)
 	DJANGO_SETTINGS_MODULE=tests.settings $(PY) -m django makemigrations --check --dry-run

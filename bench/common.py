@@ -120,6 +120,20 @@ def make_tokens(
         CanvasOAuth2Token.objects.bulk_create(rows)
 
 
+def session_cookie(user) -> str:
+    """Log ``user`` in with a new database session; return the Cookie header for it."""
+    from django.conf import settings
+    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+    from django.contrib.sessions.backends.db import SessionStore
+
+    session = SessionStore()
+    session[SESSION_KEY] = str(user.pk)
+    session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+    session[HASH_SESSION_KEY] = user.get_session_auth_hash()
+    session.create()
+    return f"{settings.SESSION_COOKIE_NAME}={session.session_key}"
+
+
 def analyze() -> None:
     """Refresh planner statistics, as autovacuum would have by the time anyone measures."""
     from django.db import connection

@@ -117,9 +117,12 @@ def main() -> int:
         "quick": options.quick,
     }
     (OUT / "meta.json").write_text(json.dumps(meta, indent=2))
-    from bench import report
+    from bench import report, soak_report
 
-    (ROOT / "bench" / "RESULTS.md").write_text(report.render(meta, results))
+    results_md = ROOT / "bench" / "RESULTS.md"
+    # The soak (`make soak`) keeps its own section; a bench run leaves it as it was.
+    soak = soak_report.soak_section(results_md.read_text()) if results_md.exists() else ""
+    results_md.write_text(report.render(meta, results) + ("\n" + soak if soak else ""))
     print(f"wrote bench/RESULTS.md in {meta['total_seconds']} s")
     return 1 if failed else 0
 

@@ -19,10 +19,15 @@ DATABASES = {
         "CONN_MAX_AGE": 600,
     }
 }
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    # What the README asks of SQLite sites: writes wait for a refresh instead of failing.
+    DATABASES["default"]["OPTIONS"] = {"timeout": 20}
 
 LOGGING = {"version": 1, "disable_existing_loggers": False, "root": {"level": "WARNING"}}
 
 CANVAS_OAUTH_CLIENT_SECRET = "bench-client-secret-" + "s" * 44
 CANVAS_OAUTH_CANVAS_DOMAIN = os.environ.get("BENCH_CANVAS_DOMAIN", "canvas.example.edu")
+if "BENCH_CANVAS_TIMEOUT" in os.environ:
+    CANVAS_OAUTH_TIMEOUT = float(os.environ["BENCH_CANVAS_TIMEOUT"])
 # BENCH_KEYS: comma-separated Fernet keys, newest first (the rotation bench sets them).
 CANVAS_OAUTH_ENCRYPTION_KEYS = [k for k in os.environ.get("BENCH_KEYS", "").split(",") if k] or None

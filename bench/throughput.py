@@ -15,46 +15,24 @@ which).
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
-import time
 import urllib.request
 
-from bench import common
+from bench import common, serve
 
 VIEWS = ("plain", "select", "token")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def session_cookie() -> str:
     """Create a user with a fresh token and a logged-in session; return the Cookie header."""
-    from django.conf import settings
-    from django.contrib.auth import (
-        BACKEND_SESSION_KEY,
-        HASH_SESSION_KEY,
-        SESSION_KEY,
-        get_user_model,
-    )
-    from django.contrib.sessions.backends.db import SessionStore
+    from django.contrib.auth import get_user_model
 
     user = get_user_model().objects.create_user("loaded", password="pw")
     common.make_tokens([user.pk])
-    session = SessionStore()
-    session[SESSION_KEY] = str(user.pk)
-    session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
-    session[HASH_SESSION_KEY] = user.get_session_auth_hash()
-    session.create()
-    return f"{settings.SESSION_COOKIE_NAME}={session.session_key}"
+    return common.session_cookie(user)
 
 
 def parse_wrk(output: str) -> dict:
@@ -114,42 +92,11 @@ def run(workers: int, threads: int, connections: int, seconds: float, rounds: in
     from django.db import connection
 
     connection.close()
-    port = free_port()
-    env = dict(
-        os.environ,
-        BENCH_DATABASE_URL=url,
-        DJANGO_SETTINGS_MODULE="bench.settings",
-        PYTHONPATH=str(common.ROOT),
-    )
-    gunicorn = [
-        sys.executable,
-        "-m",
-        "gunicorn",
-        "bench.wsgi:application",
-        "--bind",
-        f"127.0.0.1:{port}",
-        "--workers",
-        str(workers),
-        "--worker-class",
-        "gthread",
-        "--threads",
-        str(threads),
-        "--log-level",
-        "warning",
-    ]
-    server = subprocess.Popen(gunicorn, env=env, cwd=common.ROOT, start_new_session=True)
+    port = serve.free_port()
+    server = serve.start_gunicorn(port, workers, threads, {"BENCH_DATABASE_URL": url})
     base = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(100):
-            try:
-                request = urllib.request.Request(base + "/token/", headers={"Cookie": cookie})
-                with urllib.request.urlopen(request, timeout=2) as response:
-                    assert response.status == 200, response.status
-                    break
-            except OSError:
-                time.sleep(0.1)
-        else:
-            raise RuntimeError("gunicorn did not come up")
+        serve.wait_until_up(base + "/token/", cookie)
         for view in VIEWS:  # every view must answer 200, or its figures mean nothing
             request = urllib.request.Request(f"{base}/{view}/", headers={"Cookie": cookie})
             with urllib.request.urlopen(request, timeout=5) as response:
@@ -161,8 +108,7 @@ def run(workers: int, threads: int, connections: int, seconds: float, rounds: in
             for view in VIEWS if i % 2 == 0 else tuple(reversed(VIEWS)):
                 results[view].append(load(f"{base}/{view}/", cookie, connections, seconds))
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
+        serve.stop(server)
 
     def med(view: str, key: str) -> float:
         return round(common.median([r[key] for r in results[view]]), 2)

@@ -1,5 +1,5 @@
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 
 from bench import views
 
@@ -7,5 +7,8 @@ urlpatterns = [
     path("plain/", views.plain),
     path("token/", views.token),
     path("select/", views.select),
+    path("soak/", views.soak),
     path("admin/", admin.site.urls),
+    # A missing token sends the user to the authorize view: it must resolve.
+    path("oauth/", include("canvas_oauth.urls")),
 ]

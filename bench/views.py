@@ -1,4 +1,6 @@
-"""The two views the throughput bench compares: identical except for get_oauth_token."""
+"""The views the benches load: throughput compares the first three, the soak uses ``soak``."""
+
+import hashlib
 
 from django.http import HttpResponse
 
@@ -27,3 +29,11 @@ def select(request):
         )
         row = cursor.fetchone()
     return HttpResponse(f"user {request.user.pk} {len(row[1])}", content_type="text/plain")
+
+
+def soak(request):
+    # The user and a digest of the token: the soak's load generator checks that the token
+    # is one Canvas issued to this user, without the token itself crossing the wire again.
+    access_token = get_oauth_token(request)
+    digest = hashlib.sha256(access_token.encode()).hexdigest()[:16]
+    return HttpResponse(f"{request.user.pk} {digest}", content_type="text/plain")

@@ -290,6 +290,88 @@ def test_misbehave_rejects_unknown_names(endpoint, mode, times):
         FakeCanvas().misbehave(endpoint, mode, times=times)
 
 
+def refresh_statuses(fake: FakeCanvas, calls: int) -> list[str]:
+    """Refresh one live token ``calls`` times in-process; name what each answer was."""
+    refresh_token = fake.issue_token()["refresh_token"]
+    form = {
+        "client_id": fake.client_id,
+        "client_secret": fake.client_secret,
+        "grant_type": "refresh_token",
+        "refresh_token": refresh_token,
+    }
+    seen = []
+    for _ in range(calls):
+        response = fake.dispatch("POST", "/login/oauth2/token", {}, form, {})
+        if response.status == 500:
+            seen.append("error")
+        elif response.status == 200 and not response.body.startswith(b"{"):
+            seen.append("garbage")
+        elif response.delay:
+            seen.append("slow")
+        else:
+            assert response.status == 200 and "access_token" in response.json()
+            seen.append("ok")
+    return seen
+
+
+def test_rate_faults_fail_their_share_of_the_calls_each_mode_its_part():
+    fake = FakeCanvas()
+    fake.random.seed(12)
+    fake.misbehave("token", "error", rate=0.1)
+    fake.misbehave("token", "garbage", rate=0.1)
+    fake.misbehave("token", "slow", rate=0.05, delay=7)
+    seen = refresh_statuses(fake, 2000)
+    # Binomial(2000, p): these bounds are more than five standard deviations wide.
+    assert 130 < seen.count("error") < 270
+    assert 130 < seen.count("garbage") < 270
+    assert 50 < seen.count("slow") < 150
+    assert seen.count("ok") == 2000 - seen.count("error") - seen.count("garbage") - seen.count(
+        "slow"
+    )
+    assert fake.calls["token:refresh_token"] == 2000
+
+
+def test_rate_faults_repeat_with_the_same_seed():
+    runs = []
+    for _ in range(2):
+        fake = FakeCanvas()
+        fake.random.seed(3)
+        fake.misbehave("token", "error", rate=0.3)
+        runs.append(refresh_statuses(fake, 50))
+    assert runs[0] == runs[1]
+    assert "error" in runs[0] and "ok" in runs[0]
+
+
+def test_rate_fault_times_counts_only_the_calls_it_hit():
+    fake = FakeCanvas()
+    fake.random.seed(5)
+    fake.misbehave("token", "error", rate=0.5, times=3)
+    seen = refresh_statuses(fake, 60)
+    assert seen.count("error") == 3
+    assert seen[-20:] == ["ok"] * 20
+
+
+def test_calls_a_rate_spares_go_on_to_a_fault_without_rate():
+    fake = FakeCanvas()
+    fake.random.seed(8)
+    fake.misbehave("token", "error", rate=0.5)
+    fake.misbehave("token", "garbage")
+    seen = refresh_statuses(fake, 40)
+    assert set(seen) == {"error", "garbage"}
+
+
+def test_rate_of_one_hits_every_call():
+    fake = FakeCanvas()
+    fake.misbehave("token", "error", rate=1.0, times=2)
+    assert refresh_statuses(fake, 3) == ["error", "error", "ok"]
+
+
+@pytest.mark.parametrize("rate", [0, -0.1, 1.5])
+def test_misbehave_rejects_rates_outside_zero_to_one(rate):
+    with pytest.raises(ValueError):
+        FakeCanvas().misbehave("token", "error", rate=rate)
+
+
 # -- adapter specifics ----------------------------------------------------------------------------
 
 

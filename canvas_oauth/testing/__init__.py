@@ -19,6 +19,7 @@ Conveniences for tests::
     grant = fake.issue_token()                 # a token without the dance (exchange JSON)
     fake.advance(3600)                         # move the clock: the access token expires
     fake.misbehave("token", "unavailable", times=1)   # the next token call gets a 503
+    fake.misbehave("token", "error", rate=0.1)        # a random 10% of token calls get a 500
     fake.calls["token:refresh_token"]          # how often the client refreshed
     fake.last_token_request["code_verifier"]   # what the client sent
 """

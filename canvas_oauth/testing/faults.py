@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from random import Random
 
 from . import errors
 from .pages import error_page, page
@@ -30,12 +31,16 @@ DEFAULT_DELAY = 30.0
 
 @dataclass
 class Fault:
-    """One injected fault: ``mode`` on ``endpoint``, for ``remaining`` calls (None: forever)."""
+    """One injected fault: ``mode`` on ``endpoint``, for ``remaining`` calls (None: forever).
+
+    With a ``rate``, the fault hits only that share of the calls, picked at random.
+    """
 
     endpoint: str
     mode: str
     remaining: int | None = None
     delay: float = DEFAULT_DELAY
+    rate: float | None = None
 
     def matches(self, endpoint: str) -> bool:
         """Tell whether this fault applies to a call of ``endpoint``."""
@@ -45,12 +50,23 @@ class Fault:
 
 
 class FaultPlan:
-    """The faults waiting to happen, oldest first. The caller holds the lock."""
+    """The faults waiting to happen, oldest first. The caller holds the lock.
 
-    def __init__(self) -> None:
+    ``random`` draws the calls that faults with a rate hit; seed it for a repeatable run.
+    """
+
+    def __init__(self, random: Random | None = None) -> None:
         self._faults: list[Fault] = []
+        self.random = random or Random()  # noqa: S311 -- picks faults, not secrets
 
-    def add(self, endpoint: str, mode: str, times: int | None, delay: float) -> Fault:
+    def add(
+        self,
+        endpoint: str,
+        mode: str,
+        times: int | None,
+        delay: float,
+        rate: float | None = None,
+    ) -> Fault:
         """Schedule a fault after checking its names."""
         if endpoint not in ENDPOINTS:
             raise ValueError(f"unknown endpoint {endpoint!r}; use one of {sorted(ENDPOINTS)}")
@@ -58,7 +74,9 @@ class FaultPlan:
             raise ValueError(f"unknown fault mode {mode!r}; use one of {sorted(MODES)}")
         if times is not None and times < 1:
             raise ValueError("times must be a positive number of calls, or None")
-        fault = Fault(endpoint, mode, times, delay)
+        if rate is not None and not 0 < rate <= 1:
+            raise ValueError("rate must be a share of the calls above 0 and at most 1, or None")
+        fault = Fault(endpoint, mode, times, delay, rate)
         self._faults.append(fault)
         return fault
 
@@ -67,9 +85,22 @@ class FaultPlan:
         self._faults.clear()
 
     def take(self, endpoint: str) -> Fault | None:
-        """Return the fault for this call of ``endpoint``, spending one of its uses."""
+        """Return the fault for this call of ``endpoint``, spending one of its uses.
+
+        One draw per call decides among the faults with a rate: their rates add up, so
+        rates of 0.05 and 0.05 fail 10% of the calls, each fault half of those. A call the
+        draw spares goes on to the next fault without a rate, if any.
+        """
+        draw: float | None = None
+        share = 0.0
         for fault in self._faults:
             if fault.matches(endpoint):
+                if fault.rate is not None:
+                    if draw is None:
+                        draw = self.random.random()
+                    share += fault.rate
+                    if draw >= share:
+                        continue
                 if fault.remaining is not None:
                     fault.remaining -= 1
                     if fault.remaining == 0:

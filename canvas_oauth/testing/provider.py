@@ -21,6 +21,7 @@ import re
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable
+from random import Random
 
 from . import errors
 from .api import USERS_SELF_SCOPE as USERS_SELF_SCOPE
@@ -142,7 +143,12 @@ class FakeCanvas(AuthorizationEndpoint, TokenEndpoint, ApiEndpoint):
     # -- faults ----------------------------------------------------------------------------
 
     def misbehave(
-        self, endpoint: str, mode: str, times: int | None = None, delay: float = DEFAULT_DELAY
+        self,
+        endpoint: str,
+        mode: str,
+        times: int | None = None,
+        delay: float = DEFAULT_DELAY,
+        rate: float | None = None,
     ) -> None:
         """Make ``endpoint`` fail in ``mode`` for the next ``times`` calls (None: until behave).
 
@@ -152,9 +158,19 @@ class FakeCanvas(AuthorizationEndpoint, TokenEndpoint, ApiEndpoint):
         not JSON), "html" (200 HTML page), "drop" (no answer at all), "missing_token"
         (200 JSON without ``access_token``) and "throttle" (Canvas's 403 rate limit).
         Only "slow" and "wrong_type" let the request change any state.
+
+        With ``rate`` (0 to 1) only that share of the calls fails, picked at random by
+        ``fake.random`` (seed it for a repeatable run); ``times`` then counts the calls that
+        failed. The rates of faults on one endpoint add up: ``rate=0.05`` for "error" and
+        for "garbage" fail 10% of the calls, half of them each.
         """
         with self._lock:
-            self._faults.add(endpoint, mode, times, delay)
+            self._faults.add(endpoint, mode, times, delay, rate)
+
+    @property
+    def random(self) -> Random:
+        """Return the random source that picks the calls faults with a ``rate`` hit."""
+        return self._faults.random
 
     def behave(self) -> None:
         """Clear every injected fault."""
