@@ -76,10 +76,9 @@ def refresh_oauth_token(request: HttpRequest, domain: str | None = None) -> Canv
     """
     require_login(request)
     key = _domain_for(request, domain)
-    try:
-        token = CanvasOAuth2Token.objects.get(user=request.user, domain=key)
-    except CanvasOAuth2Token.DoesNotExist:
-        raise MissingTokenError() from None
+    token = CanvasOAuth2Token.objects.get_for_user(request.user.pk, key)
+    if token is None:
+        raise MissingTokenError()
     token = tokens.refresh(token, force=True)
     _cache(request)[_cache_key(request, key)] = token
     return token
