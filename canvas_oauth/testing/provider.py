@@ -25,6 +25,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from random import Random
+from urllib.parse import urlsplit
 
 from . import errors
 from .api import COURSES_SCOPE as COURSES_SCOPE
@@ -37,6 +38,7 @@ from .authorization import AuthorizationEndpoint
 from .clock import FakeClock
 from .faults import DEFAULT_DELAY, FaultPlan, faulty_answer
 from .pagination import MAX_PER_PAGE
+from .records import DEFAULT_REDIRECT_URI as DEFAULT_REDIRECT_URI
 from .records import (
     SHARD_FACTOR,
     CodeGrant,
@@ -55,6 +57,8 @@ from .tokens import s256 as s256
 from .wire import FakeResponse, bearer_token, lower_keys, parse_body, split_target, text_response
 
 DEFAULT_BASE_URL = "https://canvas.example.edu"
+# Login, confirm, accept: no walk through the authorization pages takes more steps.
+_MAX_PAGES = 5
 DEFAULT_CLIENT_ID = "10000000000001"
 DEFAULT_CLIENT_SECRET = "fake-canvas-secret-" + "x" * 45
 # The endpoints whose answers carry the throttle's headers. Canvas leaves them off
@@ -88,7 +92,8 @@ class FakeCanvas(AuthorizationEndpoint, TokenEndpoint, ApiEndpoint):
         client_id: str = DEFAULT_CLIENT_ID,
         client_secret: str = DEFAULT_CLIENT_SECRET,
         client_name: str = "Canvas OAuth test app",
-        redirect_uris: list[str] | None = None,
+        redirect_uris: Iterable[str] = (DEFAULT_REDIRECT_URI,),
+        legacy_redirect_uri: str | None = None,
         require_scopes: bool = False,
         allowed_scopes: Iterable[str] | None = None,
         public_client: bool = False,
@@ -116,14 +121,15 @@ class FakeCanvas(AuthorizationEndpoint, TokenEndpoint, ApiEndpoint):
         self._lock = threading.RLock()
         self._codes: dict[str, CodeGrant] = {}
         self._tokens: list[TokenRecord] = []
-        self._consents: dict[str, PendingConsent] = {}
+        self._sessions: dict[str, PendingConsent] = {}
         self._faults = FaultPlan()
         self._last_course_id = 0
         self.client = self.add_client(
             client_id,
             client_secret,
             name=client_name,
-            redirect_uris=redirect_uris,
+            redirect_uris=list(redirect_uris),
+            redirect_uri=legacy_redirect_uri,
             require_scopes=require_scopes,
             allowed_scopes=list(allowed_scopes or ()),
             public=public_client,
@@ -313,8 +319,13 @@ class FakeCanvas(AuthorizationEndpoint, TokenEndpoint, ApiEndpoint):
         """Pick the fault endpoint name and handler of a request."""
         routes: dict[tuple[str, str], tuple[str, Handler]] = {
             ("GET", "/login/oauth2/auth"): ("authorize", self._auth),
+            ("GET", "/login/oauth2/confirm"): ("authorize", self._confirm),
             ("POST", "/login/oauth2/accept"): ("authorize", self._accept),
+            # Cancel is a link; only Canvas's oauth2_deny_post flag makes deny POST-only.
+            ("GET", "/login/oauth2/deny"): ("authorize", self._deny),
             ("POST", "/login/oauth2/deny"): ("authorize", self._deny),
+            ("GET", "/login"): ("authorize", self._login_page),
+            ("POST", "/login"): ("authorize", self._login),
             ("POST", "/login/oauth2/token"): ("token", self._token),
             ("DELETE", "/login/oauth2/token"): ("revoke", self._revoke),
             ("GET", "/api/v1/users/self"): ("api", self._users_self),
@@ -326,7 +337,7 @@ class FakeCanvas(AuthorizationEndpoint, TokenEndpoint, ApiEndpoint):
         method = "GET" if method == "HEAD" else method
         if (method, path) in routes:
             return routes[method, path]
-        if path in ("/login/oauth2/accept", "/login/oauth2/deny"):
+        if path.startswith("/login"):
             return "authorize", lambda *_: text_response(405, "Method Not Allowed")
         endpoint = "api" if path.startswith("/api/") else ""
         return endpoint, lambda *_: errors.not_found()
@@ -340,7 +351,7 @@ class FakeCanvas(AuthorizationEndpoint, TokenEndpoint, ApiEndpoint):
         headers: dict[str, str],
     ) -> None:
         """Count the call and remember token requests for the test to inspect."""
-        if endpoint == "authorize" and method == "GET":
+        if endpoint == "authorize" and path.rstrip("/") == "/login/oauth2/auth":
             self.calls["authorize"] += 1
         elif endpoint == "token":
             self.calls["token"] += 1
@@ -363,25 +374,58 @@ class FakeCanvas(AuthorizationEndpoint, TokenEndpoint, ApiEndpoint):
     ) -> str:
         """Do what a browser does with ``authorize_url`` and return where Canvas sends it.
 
-        That is the client's callback URL with ``code`` and ``state`` (or ``error``).
-        Answers that Canvas renders itself raise ``AuthorizationError``.
+        That is the client's callback URL with ``code`` and ``state`` (or ``error``). The
+        walk follows Canvas's redirects with a cookie, as a browser would: it logs in at
+        ``/login`` (as ``user``, or the logged-in user when ``force_login`` asks again),
+        then presses Authorize, or Cancel when ``approve`` is false. ``user`` is logged in
+        for this walk only. Answers that Canvas renders itself raise ``AuthorizationError``,
+        and so does the login page when nobody is logged in and no ``user`` is given.
         """
         with self._lock:
             logged_in = self.current_user
             if user is not None:
                 self.current_user = user
             try:
-                response = self.handle("GET", authorize_url, {})
+                return self._walk(authorize_url, approve)
             finally:
                 self.current_user = logged_in
-            if response.status == 200 and b'name="custom_csrf_token"' in response.body:
+
+    def _walk(self, url: str, approve: bool) -> str:
+        """Follow the authorization pages from ``url`` to the redirect that leaves Canvas."""
+        cookies: dict[str, str] = {}
+
+        def visit(method: str, target: str, form: dict[str, str] | None = None) -> FakeResponse:
+            path, query = split_target(target)
+            cookie = "; ".join(f"{name}={value}" for name, value in cookies.items())
+            answer = self.dispatch(method, path, query, form or {}, {"Cookie": cookie})
+            name, _, rest = answer.headers.get("Set-Cookie", "").partition("=")
+            if name:
+                cookies[name] = rest.split(";")[0]
+            return answer
+
+        response = visit("GET", url)
+        for _ in range(_MAX_PAGES):
+            target = response.location or ""
+            path = urlsplit(target).path
+            if response.status == 302 and target.startswith(self.base_url) and path == "/login":
+                login = self.current_user
+                if login is None:
+                    raise AuthorizationError(visit("GET", target))
+                response = visit("POST", "/login", {"user_id": str(login.id)})
+            elif response.status == 302 and target == self.base_url + "/login/oauth2/confirm":
+                response = visit("GET", target)
+            elif response.status == 200 and b'name="custom_csrf_token"' in response.body:
+                if not approve:
+                    response = visit("GET", "/login/oauth2/deny")
+                    continue
                 token = re.search(r'name="custom_csrf_token" value="([^"]+)"', response.text)
-                button = "/login/oauth2/accept" if approve else "/login/oauth2/deny"
                 form = {"custom_csrf_token": token.group(1)}  # type: ignore[union-attr]
-                response = self.dispatch("POST", button, {}, form, {})
-            if response.status != 302 or response.location is None:
-                raise AuthorizationError(response)
-            return response.location
+                response = visit("POST", "/login/oauth2/accept", form)
+            else:
+                break
+        if response.status != 302 or response.location is None:
+            raise AuthorizationError(response)
+        return response.location
 
     def issue_token(
         self, user: FakeUser | None = None, scopes: Iterable[str] = (), client_id: str | None = None

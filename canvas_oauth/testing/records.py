@@ -6,6 +6,9 @@ from dataclasses import dataclass, field
 
 # Canvas global ids are shard * 10**13 + local id; hosted tokens carry the shard as a prefix.
 SHARD_FACTOR = 10**13
+# The callback canvas_oauth sends under Django's test client, mounted at "oauth/" as the
+# README says; the redirect URI a developer key lists unless the test says otherwise.
+DEFAULT_REDIRECT_URI = "http://testserver/oauth/oauth-callback"
 
 
 @dataclass
@@ -106,7 +109,10 @@ class FakeClient:
     client_id: str
     client_secret: str
     name: str = "Canvas OAuth test app"
-    redirect_uris: list[str] | None = None
+    # The key's "Redirect URIs" list (exact matches), and its legacy single "Redirect URI"
+    # field, which also accepts any URL on the same scheme and host or a subdomain (§5.3).
+    redirect_uris: list[str] = field(default_factory=lambda: [DEFAULT_REDIRECT_URI])
+    redirect_uri: str | None = None
     require_scopes: bool = False
     allowed_scopes: list[str] = field(default_factory=list)
     public: bool = False
@@ -114,6 +120,7 @@ class FakeClient:
     active: bool = True
     authorized_for_account: bool = True
     replace_tokens: bool = False
+    force_token_reuse: bool = False
 
 
 @dataclass
@@ -147,12 +154,12 @@ class TokenRecord:
 
 @dataclass
 class PendingConsent:
-    """What the Canvas session remembers while the consent page is shown."""
+    """What a browser's Canvas session remembers of an authorization (``session[:oauth2]``)."""
 
     client: FakeClient
-    user: FakeUser
     redirect_uri: str
     scopes: tuple[str, ...]
     purpose: str
     state: str | None
     challenge: str | None
+    csrf_token: str | None = None

@@ -129,8 +129,12 @@ def basic_credentials(headers: dict[str, str]) -> tuple[str, str]:
 
 
 def bearer_token(headers: dict[str, str], params: dict[str, str]) -> str:
-    """Return the Bearer token, or the ``access_token`` parameter when no header is sent."""
+    """Return the Bearer token, or the ``access_token`` parameter when no header is sent.
+
+    The scheme is case-sensitive, as Canvas compares it with "Bearer": ``bearer x`` is
+    no credentials at all.
+    """
     scheme, _, token = lower_keys(headers).get("authorization", "").partition(" ")
-    if scheme.lower() == "bearer" and token.strip():
+    if scheme == "Bearer" and token.strip():
         return token.strip()
     return params.get("access_token", "")
