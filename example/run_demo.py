@@ -53,6 +53,11 @@ class DemoConfig:
     def site_url(self) -> str:
         return f"http://{HOST}:{self.site_port}/"
 
+    @property
+    def callback_url(self) -> str:
+        """Return the site's OAuth callback: the redirect URI the developer key must list."""
+        return f"{self.site_url}oauth/oauth-callback"
+
 
 def _port(environ: Mapping[str, str], name: str, default: int) -> int:
     value = environ.get(name, "").strip()
@@ -177,6 +182,7 @@ def main() -> int:
                 client_id=config.client_id,
                 client_secret=config.client_secret,
                 client_name="canvas_oauth demo",
+                redirect_uris=[config.callback_url],
             )
             try:
                 live = LiveFakeCanvas(fake, host=HOST, port=config.canvas_port).start()

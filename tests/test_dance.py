@@ -7,6 +7,7 @@ import pytest
 from canvas_oauth.exceptions import MissingTokenError
 from canvas_oauth.models import CanvasOAuth2Token
 from canvas_oauth.oauth import get_oauth_token, handle_missing_token
+from canvas_oauth.testing import AuthorizationError
 from tests.conftest import callback_path, dance, start_dance
 
 
@@ -71,6 +72,7 @@ def test_replace_tokens_setting_reaches_the_code_exchange(browser, fake_canvas, 
 
 def test_fixed_redirect_uri_is_used_for_both_legs(browser, fake_canvas, settings):
     settings.CANVAS_OAUTH_REDIRECT_URI = "https://tool.example.edu/oauth/oauth-callback"
+    fake_canvas.client.redirect_uris.append("https://tool.example.edu/oauth/oauth-callback")
     url = start_dance(browser)
     assert parse_qs(urlsplit(url).query)["redirect_uri"] == [
         "https://tool.example.edu/oauth/oauth-callback"
@@ -78,6 +80,16 @@ def test_fixed_redirect_uri_is_used_for_both_legs(browser, fake_canvas, settings
     browser.get(callback_path(fake_canvas.authorize(url)))
     assert fake_canvas.last_token_request["redirect_uri"] == (
         "https://tool.example.edu/oauth/oauth-callback"
+    )
+
+
+def test_a_fixed_redirect_uri_the_developer_key_does_not_list_fails(browser, fake_canvas, settings):
+    settings.CANVAS_OAUTH_REDIRECT_URI = "https://tool.example.edu/oauth/callback"
+    with pytest.raises(AuthorizationError) as caught:
+        fake_canvas.authorize(start_dance(browser))
+    assert caught.value.response.status == 400
+    assert caught.value.response.json()["error_description"] == (
+        "redirect_uri does not match client settings"
     )
 
 
@@ -157,7 +169,9 @@ def test_local_canvas_origin_is_supported(browser, fake_canvas, settings, user):
 
 
 def test_silent_reauthorization_comes_straight_back(browser, fake_canvas, user, settings):
-    fake_canvas.auto_approve = True  # the user approved this app before
+    # The user approved this app before, and its key lets Canvas reuse that token.
+    fake_canvas.client.force_token_reuse = True
+    fake_canvas.issue_token()
     url = start_dance(browser, "/oauth/authorize?next=/canvas/&prompt=none")
     assert parse_qs(urlsplit(url).query)["prompt"] == ["none"]
     location = fake_canvas.authorize(url)

@@ -59,6 +59,8 @@ def test_fake_canvas_by_default():
     config = run_demo.demo_config({})
     assert config.fake
     assert config.canvas_domain == "http://127.0.0.1:8001"
+    # The fake's developer key lists the demo site's callback, and nothing else.
+    assert config.callback_url == "http://127.0.0.1:8000/oauth/oauth-callback"
     assert (config.client_id, config.client_secret) == (DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET)
     assert config.site_url == "http://127.0.0.1:8000/"
 

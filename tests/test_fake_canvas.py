@@ -12,10 +12,12 @@ import pytest
 
 from canvas_oauth.testing import AuthorizationError, FakeCanvas, FakeClock, FakeUser
 from canvas_oauth.testing.errors import to_sentence
-from canvas_oauth.testing.provider import s256
+from canvas_oauth.testing.provider import DEFAULT_REDIRECT_URI, s256
+from canvas_oauth.testing.wire import split_target
 
-CALLBACK = "https://app.example.com/oauth/callback"
+CALLBACK = DEFAULT_REDIRECT_URI
 VERIFIER = "v" * 43
+OOB = "urn:ietf:wg:oauth:2.0:oob"
 TOKEN_RE = re.compile(r"\A\d+~[A-Za-z0-9]{64}\Z")
 
 
@@ -92,45 +94,85 @@ def assert_oauth_error(response, status: int, error: str, description: str) -> N
         assert "WWW-Authenticate" not in response.headers
 
 
+class Browser:
+    """Visit the fake's pages with a cookie jar, as a browser would."""
+
+    def __init__(self, fake: FakeCanvas) -> None:
+        self.fake = fake
+        self.cookie = ""
+
+    def go(self, method: str, target: str, form: dict[str, str] | None = None):
+        path, query = split_target(target)
+        headers = {"Cookie": self.cookie} if self.cookie else {}
+        response = self.fake.dispatch(method, path, query, form or {}, headers)
+        if "Set-Cookie" in response.headers:
+            self.cookie = response.headers["Set-Cookie"].split(";")[0]
+        return response
+
+    def consent_page(self, url: str):
+        """Start at ``url`` and follow the redirect to the consent page."""
+        to_confirm = self.go("GET", url)
+        assert to_confirm.location == self.fake.base_url + "/login/oauth2/confirm"
+        return self.go("GET", to_confirm.location)
+
+
+def csrf_of(page) -> str:
+    return re.search(r'name="custom_csrf_token" value="([^"]+)"', page.text).group(1)
+
+
 # -- §1 authorization ----------------------------------------------------------------------
 
 
-def test_consent_page_has_buttons_and_one_time_csrf_token(fake):
-    response = fake.handle("GET", auth_url(fake, purpose="Grade sync"), {})
+def test_consent_page_has_an_authorize_button_and_a_cancel_link(fake):
+    browser = Browser(fake)
+    start = browser.go("GET", auth_url(fake, purpose="Grade sync"))
+    assert start.status == 302
+    assert start.location == "https://canvas.example.edu/login/oauth2/confirm"
+    assert start.headers["Set-Cookie"].startswith("canvas_session=")
+    response = browser.go("GET", start.location)
     assert response.status == 200
     assert response.headers["Content-Type"] == "text/html; charset=utf-8"
     page = response.text
-    assert 'id="authorize"' in page and 'id="cancel"' in page
-    assert 'action="/login/oauth2/accept"' in page and 'action="/login/oauth2/deny"' in page
+    assert 'id="authorize"' in page and 'action="/login/oauth2/accept"' in page
+    assert '<a href="/login/oauth2/deny" id="cancel">' in page
     assert "Grade sync" in page and "Ada Lovelace" in page
-    token = re.search(r'name="custom_csrf_token" value="([^"]+)"', page).group(1)
-    form = {"custom_csrf_token": token}
-    accepted = fake.dispatch("POST", "/login/oauth2/accept", {}, form, {})
+    form = {"custom_csrf_token": csrf_of(response)}
+    accepted = browser.go("POST", "/login/oauth2/accept", form)
     assert accepted.status == 302
     assert accepted.location.startswith(CALLBACK + "?code=")
-    again = fake.dispatch("POST", "/login/oauth2/accept", {}, form, {})
-    assert (again.status, again.text) == (400, "Invalid custom CSRF token")
+    again = browser.go("POST", "/login/oauth2/accept", form)
+    assert (again.status, again.text) == (400, "Invalid or missing session for oauth")
 
 
 def test_consent_page_lists_requested_scopes_and_escapes_them(fake):
-    page = fake.handle("GET", auth_url(fake, scope="url:GET|/api/v1/<x>"), {}).text
+    page = Browser(fake).consent_page(auth_url(fake, scope="url:GET|/api/v1/<x>")).text
     assert "<code>url:GET|/api/v1/&lt;x&gt;</code>" in page
 
 
-def test_accept_without_csrf_token_is_400_text(fake):
+def test_accept_checks_the_session_and_its_csrf_token(fake):
     response = fake.dispatch("POST", "/login/oauth2/accept", {}, {}, {})
-    assert (response.status, response.text) == (400, "Missing custom CSRF token")
+    assert (response.status, response.text) == (400, "Invalid or missing session for oauth")
     assert response.headers["Content-Type"] == "text/plain; charset=utf-8"
-
-
-def test_deny_with_a_wrong_csrf_token_is_400_text(fake):
-    form = {"custom_csrf_token": "forged"}
-    response = fake.dispatch("POST", "/login/oauth2/deny", {}, form, {})
+    browser = Browser(fake)
+    browser.go("GET", auth_url(fake))  # consent not shown yet: no CSRF token issued
+    response = browser.go("POST", "/login/oauth2/accept", {"custom_csrf_token": "x"})
+    assert (response.status, response.text) == (400, "Missing custom CSRF token")
+    browser.go("GET", "/login/oauth2/confirm")
+    response = browser.go("POST", "/login/oauth2/accept", {"custom_csrf_token": "forged"})
     assert (response.status, response.text) == (400, "Invalid custom CSRF token")
 
 
-def test_get_on_deny_is_405(fake):
-    assert get(fake, "/login/oauth2/deny").status == 405
+def test_cancel_is_a_get_and_needs_the_session(fake):
+    assert get(fake, "/login/oauth2/deny").text == "Invalid or missing session for oauth"
+    browser = Browser(fake)
+    browser.consent_page(auth_url(fake))
+    denied = browser.go("GET", "/login/oauth2/deny")
+    assert denied.location == CALLBACK + "?error=access_denied&state=xyz"
+    assert fake.dispatch("PUT", "/login/oauth2/deny", {}, {}, {}).status == 405
+
+
+def test_confirm_without_a_session_sends_the_browser_to_log_in(fake):
+    assert get(fake, "/login/oauth2/confirm").location == fake.base_url + "/login"
 
 
 def test_success_redirect_has_128_hex_code_and_state(fake):
@@ -143,6 +185,7 @@ def test_success_redirect_has_128_hex_code_and_state(fake):
 
 
 def test_redirect_uri_with_a_query_gets_ampersand(fake):
+    fake.client.redirect_uris.append(CALLBACK + "?next=/x")
     location = fake.authorize(auth_url(fake, redirect_uri=CALLBACK + "?next=/x"))
     assert location.startswith(CALLBACK + "?next=/x&code=")
 
@@ -174,43 +217,61 @@ def test_inactive_client_is_unknown(fake):
     assert_oauth_error(response, 401, "invalid_client", "unknown client")
 
 
-@pytest.mark.parametrize("redirect_uri", ["", "https://evil.example/cb"])
-def test_bad_redirect_uri_is_rendered_400(redirect_uri):
-    fake = FakeCanvas(redirect_uris=[CALLBACK])
+@pytest.mark.parametrize(
+    "redirect_uri", ["", "https://evil.example/cb", "https://app.example.com/oauth/callback"]
+)
+def test_bad_redirect_uri_is_rendered_400_by_default(redirect_uri):
+    fake = FakeCanvas()
     response = fake.handle("GET", auth_url(fake, redirect_uri=redirect_uri), {})
     assert_oauth_error(
         response, 400, "invalid_request", "redirect_uri does not match client settings"
     )
+    with pytest.raises(AuthorizationError, match="400"):
+        fake.authorize(auth_url(fake, redirect_uri=redirect_uri))
+
+
+def test_the_default_key_lists_the_test_clients_callback():
+    assert FakeCanvas().client.redirect_uris == ["http://testserver/oauth/oauth-callback"]
 
 
 @pytest.mark.parametrize(
     ("redirect_uri", "allowed"),
     [
-        (CALLBACK, True),
+        ("https://app.example.com/oauth/callback", True),
         ("https://other.example/exact", True),
         ("https://app.example.com:8443/elsewhere?x=1", True),
         ("https://eu.app.example.com/cb", True),
         ("http://app.example.com/oauth/callback", False),
         ("https://badapp.example.com/cb", False),
         ("https://example.com/cb", False),
+        ("https://other.example/exact/more", False),
         ("urn:ietf:wg:oauth:2.0:oob", True),
     ],
 )
 def test_redirect_uri_matching_rules(redirect_uri, allowed):
-    fake = FakeCanvas(redirect_uris=[CALLBACK, "https://other.example/exact"])
+    fake = FakeCanvas(
+        redirect_uris=["https://other.example/exact"],
+        legacy_redirect_uri="https://app.example.com/oauth/callback",
+    )
     status = fake.handle("GET", auth_url(fake, redirect_uri=redirect_uri), {}).status
-    assert (status == 200) is allowed
+    assert (status == 302) is allowed
+
+
+def test_the_lenient_rule_applies_only_to_the_legacy_field():
+    fake = FakeCanvas(redirect_uris=["https://app.example.com/oauth/callback"])
+    lenient = auth_url(fake, redirect_uri="https://app.example.com/elsewhere")
+    assert fake.handle("GET", lenient, {}).status == 400
 
 
 def test_empty_redirect_uri_list_accepts_only_oob():
     fake = FakeCanvas(redirect_uris=[])
     assert fake.handle("GET", auth_url(fake), {}).status == 400
     oob = auth_url(fake, redirect_uri="urn:ietf:wg:oauth:2.0:oob")
-    assert fake.handle("GET", oob, {}).status == 200
+    assert fake.handle("GET", oob, {}).status == 302
 
 
-def test_registered_uri_without_host_allows_nothing_lenient():
-    fake = FakeCanvas(redirect_uris=["myapp:/callback"])
+def test_legacy_uri_without_host_allows_nothing_lenient():
+    fake = FakeCanvas(redirect_uris=[], legacy_redirect_uri="myapp:/callback")
     assert fake.handle("GET", auth_url(fake, redirect_uri="myapp:/other"), {}).status == 400
 
 
@@ -273,25 +334,89 @@ def test_error_order_scope_then_account_then_response_type():
     )
 
 
-def test_prompt_values(fake):
-    params = query_of(fake.authorize(auth_url(fake, prompt="consent")))
+@pytest.mark.parametrize("prompt", ["consent", ""])
+def test_prompt_values_other_than_none_and_login_are_unsupported(fake, prompt):
+    params = query_of(fake.authorize(auth_url(fake, prompt=prompt)))
     assert params["error"] == "unsupported_prompt_type"
     assert params["error_description"] == 'prompt must be "none" (or omitted)'
-    params = query_of(fake.authorize(auth_url(fake, prompt="none")))
-    assert params["error"] == "interaction_required"
-    assert params["error_description"] == (
-        "prompt=none but a token cannot be granted without user interaction"
-    )
-    fake.auto_approve = True
-    assert "code" in query_of(fake.authorize(auth_url(fake, prompt="none")))
+
+
+def test_prompt_none_needs_a_session(fake):
     fake.current_user = None
     params = query_of(fake.authorize(auth_url(fake, prompt="none")))
     assert params["error"] == "login_required"
     assert params["error_description"] == "prompt=none but there is no current session"
 
 
-def test_prompt_login_still_asks_for_consent(fake):
-    assert 'id="authorize"' in fake.handle("GET", auth_url(fake, prompt="login"), {}).text
+def test_prompt_none_is_never_silent_through_auto_approve(fake):
+    fake.auto_approve = True
+    params = query_of(fake.authorize(auth_url(fake, prompt="none")))
+    assert params["error"] == "interaction_required"
+    assert params["error_description"] == (
+        "prompt=none but a token cannot be granted without user interaction"
+    )
+
+
+def test_prompt_none_answers_a_trusted_key_with_a_code_but_not_for_oob(fake):
+    fake.client.trusted = True
+    assert "code" in query_of(fake.authorize(auth_url(fake, prompt="none")))
+    oob = fake.authorize(auth_url(fake, prompt="none", redirect_uri=OOB))
+    assert query_of(oob)["error"] == "interaction_required"
+
+
+def test_prompt_none_reuses_a_token_when_the_key_forces_reuse(fake):
+    fake.client.force_token_reuse = True
+    assert query_of(fake.authorize(auth_url(fake, prompt="none")))["error"] == (
+        "interaction_required"
+    )
+    fake.issue_token(scopes=["a"])
+    other_scopes = fake.authorize(auth_url(fake, prompt="none"))
+    assert query_of(other_scopes)["error"] == "interaction_required"
+    assert "code" in query_of(fake.authorize(auth_url(fake, prompt="none", scope="a")))
+
+
+def test_not_logged_in_is_sent_to_login_then_to_consent(fake):
+    fake.current_user = None
+    browser = Browser(fake)
+    to_login = browser.go("GET", auth_url(fake, unique_id="ada@example.edu"))
+    assert to_login.status == 302
+    assert to_login.location == (
+        fake.base_url + "/login?pseudonym_session%5Bunique_id%5D=ada%40example.edu"
+    )
+    page = browser.go("GET", to_login.location)
+    assert 'id="login"' in page.text and 'id="login-1"' in page.text
+    logged_in = browser.go("POST", "/login", {"user_id": "1"})
+    assert logged_in.location == fake.base_url + "/login/oauth2/confirm"
+    assert fake.current_user.name == "Ada Lovelace"
+
+
+@pytest.mark.parametrize(
+    ("params", "login_query"),
+    [({"prompt": "login"}, "?force_login=true"), ({"force_login": "1"}, "?force_login=1")],
+)
+def test_force_login_and_prompt_login_ask_a_logged_in_user_again(fake, params, login_query):
+    browser = Browser(fake)
+    to_login = browser.go("GET", auth_url(fake, **params))
+    assert to_login.location == fake.base_url + "/login" + login_query
+    assert browser.go("POST", "/login", {"user_id": "1"}).location.endswith("/confirm")
+    assert "code" in query_of(fake.authorize(auth_url(fake, **params)))
+
+
+def test_login_refuses_an_unknown_user_and_without_a_dance_just_logs_in(fake):
+    assert get(fake, "/login").status == 200
+    refused = fake.dispatch("POST", "/login", {}, {"user_id": "99"}, {})
+    assert refused.status == 400 and "user_id" in refused.text
+    grace = fake.add_user("Grace Hopper")
+    done = fake.dispatch("POST", "/login", {}, {"user_id": str(grace.id)}, {})
+    assert done.status == 200 and fake.current_user is grace
+
+
+def test_authorize_logs_in_as_the_user_given_for_that_walk_only(fake):
+    fake.current_user = None
+    grace = fake.add_user("Grace Hopper")
+    code = query_of(fake.authorize(auth_url(fake, prompt="login"), user=grace))["code"]
+    assert exchange(fake, code).json()["user"]["name"] == "Grace Hopper"
+    assert fake.current_user is None
 
 
 def test_no_user_logged_in_shows_login_page(fake):
@@ -302,13 +427,15 @@ def test_no_user_logged_in_shows_login_page(fake):
     assert 'id="login"' in caught.value.response.text
 
 
-def test_trusted_client_and_auto_approve_skip_consent():
-    fake = FakeCanvas(auto_approve=True)
+def test_trusted_key_skips_consent_and_auto_approve_presses_authorize(fake):
+    fake.client.trusted = True
     response = fake.handle("GET", auth_url(fake), {})
     assert response.status == 302 and "code=" in response.location
-    fake = FakeCanvas()
-    fake.client.trusted = True
-    assert fake.handle("GET", auth_url(fake), {}).status == 302
+    fake.client.trusted = False
+    fake.auto_approve = True
+    browser = Browser(fake)
+    assert browser.go("GET", auth_url(fake)).location.endswith("/login/oauth2/confirm")
+    assert "code=" in browser.go("GET", "/login/oauth2/confirm").location
 
 
 def test_user_not_allowed_redirects_without_state(fake):
@@ -331,7 +458,7 @@ def test_authorize_as_another_user_keeps_the_browser_user(fake):
 
 
 def test_scope_wins_over_deprecated_scopes(fake):
-    page = fake.handle("GET", auth_url(fake, scope="a", scopes="b"), {}).text
+    page = Browser(fake).consent_page(auth_url(fake, scope="a", scopes="b")).text
     assert "<code>a</code>" in page and "<code>b</code>" not in page
 
 
@@ -422,11 +549,20 @@ def test_client_is_checked_before_the_code(fake):
 
 
 def test_missing_code(fake):
+    form = {"client_id": fake.client_id, "client_secret": fake.client_secret}
     assert_oauth_error(
-        exchange(fake, ""),
+        token_post(fake, grant_type="authorization_code", **form),
         400,
         "invalid_request",
         "You must provide the code parameter when using the authorization_code grant type",
+    )
+
+
+def test_a_blank_code_is_sent_and_not_found(fake):
+    assert_oauth_error(exchange(fake, ""), 400, "invalid_grant", "authorization_code not found")
+    form = {"client_id": fake.client_id, "client_secret": fake.client_secret}
+    assert_oauth_error(
+        token_post(fake, code="", **form), 400, "invalid_grant", "authorization_code not found"
     )
 
 
@@ -574,12 +710,14 @@ def test_public_client_needs_pkce_to_skip_the_secret():
 
 
 def test_refresh_errors(fake):
+    form = {"client_id": fake.client_id, "client_secret": fake.client_secret}
     assert_oauth_error(
-        refresh(fake, ""),
+        token_post(fake, grant_type="refresh_token", **form),
         400,
         "invalid_request",
         "You must provide the refresh_token parameter when using the refresh_token grant type",
     )
+    assert_oauth_error(refresh(fake, ""), 400, "invalid_request", "refresh_token not found")
     assert_oauth_error(refresh(fake, "1~nope"), 400, "invalid_request", "refresh_token not found")
     other = fake.add_client("20000000000002", "other-secret")
     mine = fake.issue_token()
@@ -747,6 +885,20 @@ def test_users_self_with_a_dead_token_is_401_with_challenge(fake, how):
     assert response.headers["WWW-Authenticate"] == 'Bearer realm="canvas-lms"'
 
 
+@pytest.mark.parametrize("scheme", ["bearer", "BEARER", "Token"])
+def test_the_bearer_scheme_is_case_sensitive(fake, scheme):
+    token = fake.issue_token()["access_token"]
+    response = fake.dispatch(
+        "GET", "/api/v1/users/self", {}, {}, {"Authorization": f"{scheme} {token}"}
+    )
+    assert response.status == 401
+    assert response.json()["status"] == "unauthenticated"
+    revoke = fake.dispatch(
+        "DELETE", "/login/oauth2/token", {}, {}, {"authorization": f"{scheme} {token}"}
+    )
+    assert revoke.status == 400 and fake.is_live(token)
+
+
 def test_users_self_without_credentials(fake):
     response = get(fake, "/api/v1/users/self")
     assert response.status == 401
@@ -769,7 +921,7 @@ def test_users_self_with_insufficient_scopes_has_no_challenge():
 
 
 def test_unknown_routes_are_404_json(fake):
-    for method, path in [("GET", "/nope"), ("GET", "/api/v1/courses"), ("PUT", "/")]:
+    for method, path in [("GET", "/nope"), ("GET", "/api/v1/accounts"), ("PUT", "/")]:
         response = fake.dispatch(method, path, {}, {}, {})
         assert response.status == 404
         assert response.json() == {

@@ -18,9 +18,10 @@ import requests
 import responses
 
 from canvas_oauth.testing import FakeCanvas, LiveFakeCanvas, mock_canvas
-from canvas_oauth.testing.server import main
+from canvas_oauth.testing.provider import DEFAULT_REDIRECT_URI
+from canvas_oauth.testing.server import build_parser, fake_from_options, main
 
-CALLBACK = "https://app.example.com/oauth/callback"
+CALLBACK = DEFAULT_REDIRECT_URI
 
 
 @pytest.fixture(params=["mock", "live"])
@@ -72,12 +73,21 @@ def code_from(location: str) -> str:
 # -- the whole dance over HTTP --------------------------------------------------------------
 
 
+def consent_page(browser: requests.Session, fake: FakeCanvas) -> requests.Response:
+    """Follow Canvas's redirect from the authorize URL to the consent page."""
+    start = browser.get(auth_url(fake), allow_redirects=False, timeout=5)
+    assert start.status_code == 302
+    assert start.headers["Location"] == f"{fake.base_url}/login/oauth2/confirm"
+    return browser.get(start.headers["Location"], allow_redirects=False, timeout=5)
+
+
 def test_full_dance_with_requests(fake):
-    page = requests.get(auth_url(fake), allow_redirects=False, timeout=5)
+    browser = requests.Session()
+    page = consent_page(browser, fake)
     assert page.status_code == 200
     assert 'id="authorize"' in page.text and 'id="cancel"' in page.text
     token = re.search(r'name="custom_csrf_token" value="([^"]+)"', page.text).group(1)
-    accepted = requests.post(
+    accepted = browser.post(
         f"{fake.base_url}/login/oauth2/accept",
         data={"custom_csrf_token": token},
         allow_redirects=False,
@@ -117,15 +127,10 @@ def test_full_dance_with_requests(fake):
     }
 
 
-def test_cancel_button_over_http(fake):
-    page = requests.get(auth_url(fake), allow_redirects=False, timeout=5).text
-    token = re.search(r'name="custom_csrf_token" value="([^"]+)"', page).group(1)
-    denied = requests.post(
-        f"{fake.base_url}/login/oauth2/deny",
-        data={"custom_csrf_token": token},
-        allow_redirects=False,
-        timeout=5,
-    )
+def test_cancel_link_over_http(fake):
+    browser = requests.Session()
+    consent_page(browser, fake)
+    denied = browser.get(f"{fake.base_url}/login/oauth2/deny", allow_redirects=False, timeout=5)
     assert denied.headers["Location"] == CALLBACK + "?error=access_denied&state=s1"
 
 
@@ -158,7 +163,23 @@ def test_token_error_over_http(fake):
 
 
 def test_unknown_path_is_404(fake):
-    assert requests.get(f"{fake.base_url}/api/v1/courses", timeout=5).status_code == 404
+    assert requests.get(f"{fake.base_url}/api/v1/accounts", timeout=5).status_code == 404
+
+
+def test_paging_through_courses_over_each_adapter(fake):
+    fake.add_courses(n=23)
+    headers = {"Authorization": "Bearer " + fake.issue_token()["access_token"]}
+    url = f"{fake.base_url}/api/v1/courses?per_page=10"
+    seen = []
+    while url:
+        response = requests.get(url, headers=headers, timeout=5)
+        assert response.status_code == 200
+        assert response.headers["X-Request-Cost"] == "0.05"
+        seen += [course["id"] for course in response.json()]
+        assert response.links["current"]["url"].startswith(fake.base_url + "/api/v1/courses?")
+        url = response.links.get("next", {}).get("url")
+    assert seen == list(range(1, 24))
+    assert fake.calls["courses"] == 3
 
 
 # -- faults through both adapters -------------------------------------------------------------
@@ -269,7 +290,7 @@ def test_latency_delays_every_call(fake):
 
 def test_wildcard_faults_spare_the_browser_pages(fake):
     fake.misbehave("*", "error", times=3)
-    assert requests.get(auth_url(fake), allow_redirects=False, timeout=5).status_code == 200
+    assert requests.get(auth_url(fake), allow_redirects=False, timeout=5).status_code == 302
     assert post_token(fake, grant_type="x").status_code == 500
     assert requests.delete(f"{fake.base_url}/login/oauth2/token", timeout=5).status_code == 500
     assert users_self(fake, "x").status_code == 500
@@ -430,7 +451,7 @@ def test_live_server_counts_concurrent_calls_exactly(live):
 def test_live_consent_page_works_with_relative_form_actions(live):
     fake = live.fake
     session = requests.Session()
-    page = session.get(auth_url(fake), allow_redirects=False, timeout=5)
+    page = consent_page(session, fake)
     action = re.search(r'<form method="post" action="([^"]+)">', page.text).group(1)
     token = re.search(r'name="custom_csrf_token" value="([^"]+)"', page.text).group(1)
     response = session.post(
@@ -458,10 +479,10 @@ def test_main_serves_until_stopped(capsys):
                 break
             time.sleep(0.02)
         query = urlencode({"client_id": "42", "redirect_uri": CALLBACK, "response_type": "code"})
-        response = requests.get(
-            f"{url}/login/oauth2/auth?{query}", allow_redirects=False, timeout=5
-        )
-        assert response.status_code == 302
+        browser = requests.Session()
+        response = browser.get(f"{url}/login/oauth2/auth?{query}", allow_redirects=False, timeout=5)
+        assert response.headers["Location"] == f"{url}/login/oauth2/confirm"
+        response = browser.get(response.headers["Location"], allow_redirects=False, timeout=5)
         code = code_from(response.headers["Location"])
         token = requests.post(
             f"{url}/login/oauth2/token",
@@ -474,6 +495,18 @@ def test_main_serves_until_stopped(capsys):
         thread.join(timeout=5)
     assert "Fake Canvas stopped" in capsys.readouterr().out
     assert not thread.is_alive()
+
+
+def test_command_line_key_lists_the_demo_callback_unless_told_otherwise():
+    fake = fake_from_options(build_parser().parse_args([]))
+    assert fake.client.redirect_uris == ["http://127.0.0.1:8000/oauth/oauth-callback"]
+    assert fake.client.redirect_uri is None
+    argv = ["--redirect-uri", "https://a/cb", "--redirect-uri", "https://b/cb"]
+    argv += ["--legacy-redirect-uri", "http://127.0.0.1/"]
+    fake = fake_from_options(build_parser().parse_args(argv))
+    assert fake.client.redirect_uris == ["https://a/cb", "https://b/cb"]
+    any_port = auth_url(fake, redirect_uri="http://127.0.0.1:9000/oauth/oauth-callback")
+    assert "code=" in fake.authorize(any_port)
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])

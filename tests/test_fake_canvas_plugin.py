@@ -13,7 +13,13 @@ from django.test import override_settings
 
 from canvas_oauth.testing import FakeCanvas
 from canvas_oauth.testing.provider import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
-from canvas_oauth.testing.pytest_plugin import canvas_origin, fake_from_settings
+from canvas_oauth.testing.pytest_plugin import (
+    canvas_origin,
+    client_callback_uris,
+    fake_from_settings,
+)
+
+urlpatterns: list = []  # a URLconf without canvas_oauth, for the test that needs one
 
 
 def test_fake_canvas_uses_the_client_settings(fake_canvas):
@@ -89,3 +95,28 @@ def test_importing_the_plugin_does_not_need_django_settings():
         "assert not settings.configured\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, env=env, timeout=30)
+
+
+def test_the_key_lists_the_test_clients_callback(fake_canvas):
+    assert fake_canvas.client.redirect_uris == ["http://testserver/oauth/oauth-callback"]
+
+
+def test_the_key_does_not_list_the_redirect_uri_setting():
+    with override_settings(CANVAS_OAUTH_REDIRECT_URI="https://tool.example.edu/cb"):
+        assert fake_from_settings().client.redirect_uris == [
+            "http://testserver/oauth/oauth-callback"
+        ]
+
+
+@pytest.mark.urls(__name__)
+def test_without_a_callback_route_the_key_lists_nothing():
+    assert client_callback_uris() == []
+
+
+class TestRedirectUrisOption:
+    @pytest.fixture
+    def fake_canvas_options(self):
+        return {"redirect_uris": ["https://tool.example.edu/oauth/oauth-callback"]}
+
+    def test_the_option_replaces_the_list(self, fake_canvas):
+        assert fake_canvas.client.redirect_uris == ["https://tool.example.edu/oauth/oauth-callback"]

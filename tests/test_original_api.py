@@ -181,6 +181,7 @@ def test_the_module_functions_need_the_canvas_domain():
 
 
 def code_from_fake(fake_canvas):
+    fake_canvas.client.redirect_uris.append(REDIRECT_URI)  # the tool's developer key lists it
     location = fake_canvas.authorize(
         get_oauth_login_url(fake_canvas.client_id, REDIRECT_URI, state="s1")
     )

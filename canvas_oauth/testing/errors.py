@@ -35,6 +35,7 @@ NOT_ALLOWED_FOR_USER = (
     "The current user is logged in but does not have permission to authorize this application."
 )
 
+MISSING_SESSION = "Invalid or missing session for oauth"
 MISSING_CSRF = "Missing custom CSRF token"
 INVALID_CSRF = "Invalid custom CSRF token"
 REVOKE_WITHOUT_TOKEN = "can't delete OAuth access token when not using an OAuth access token"

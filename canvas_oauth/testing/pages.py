@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from html import escape
 
+from .records import FakeUser
+
 _PAGE = """<!DOCTYPE html>
 <html lang="en">
 <head><meta charset="utf-8"><title>{title}</title>
@@ -30,7 +32,7 @@ def page(title: str, content: str) -> str:
 def consent_page(
     *, app_name: str, purpose: str, user_name: str, scopes: Iterable[str], csrf_token: str
 ) -> str:
-    """Render the consent page, whose two buttons POST to accept and deny."""
+    """Render the consent page: Authorize POSTs to accept, Cancel is a link to deny."""
     token = escape(csrf_token)
     scope_items = "".join(f"<li><code>{escape(scope)}</code></li>" for scope in scopes)
     scope_list = f'<ul id="scopes">{scope_items}</ul>' if scope_items else ""
@@ -42,10 +44,7 @@ def consent_page(
 <input type="hidden" name="custom_csrf_token" value="{token}">
 <button type="submit" id="authorize">Authorize</button>
 </form>
-<form method="post" action="/login/oauth2/deny">
-<input type="hidden" name="custom_csrf_token" value="{token}">
-<button type="submit" id="cancel">Cancel</button>
-</form>"""
+<a href="/login/oauth2/deny" id="cancel">Cancel</a>"""
     return page("Authorize " + app_name, content)
 
 
@@ -59,12 +58,21 @@ def oob_page(params: dict[str, str]) -> str:
     return page("Authorization", f"<h1>Authorization</h1><dl>{rows}</dl>")
 
 
-def login_page() -> str:
-    """Render the page shown when no Canvas user is logged in."""
-    return page(
-        "Log In to Canvas",
-        '<h1 id="login">Log In to Canvas</h1><p>No user is logged in to the fake Canvas.</p>',
+def login_page(users: Iterable[FakeUser]) -> str:
+    """Render the login page: a button per user, since the fake asks for no password."""
+    buttons = "".join(
+        f'<form method="post" action="/login">'
+        f'<input type="hidden" name="user_id" value="{user.id}">'
+        f'<button type="submit" id="login-{user.id}">Log in as {escape(user.name)}</button>'
+        f"</form>"
+        for user in users
     )
+    return page("Log In to Canvas", f'<h1 id="login">Log In to Canvas</h1>{buttons}')
+
+
+def logged_in_page(user_name: str) -> str:
+    """Render what a login with no authorization pending ends on."""
+    return page("Dashboard", f'<h1 id="dashboard">Logged in as {escape(user_name)}</h1>')
 
 
 def error_page(status: int, title: str) -> str:

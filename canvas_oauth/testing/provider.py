@@ -7,23 +7,29 @@ in comments refer to ``canvas-oauth2-provider.md``, the spec this fake follows.
 ``FakeCanvas`` keeps the state, the lock, the routing and the test conveniences; each
 endpoint lives in its own module as a small mixin class: ``authorization`` (the login and
 consent pages), ``tokens`` (grants, client authentication, PKCE, refresh, revoke) and
-``api`` (``users/self``), all on ``store`` (client and token lookups they share). Mixins,
-not functions taking the provider as an argument, because the handlers read settings that
-tests change on a live fake (``current_user``, ``auto_approve``, ``strict_pkce``,
-``base_url``) and the conveniences reuse the endpoints' helpers; a mixin reads them from
-``self`` as before, with no second state object to keep in step and no import back into
-this module. Imports point one way: provider -> endpoints -> store -> records.
+``api`` (``users/self`` and two paginated lists), all on ``store`` (client and token
+lookups they share). Mixins, not functions taking the provider as an argument, because
+the handlers read settings that tests change on a live fake (``current_user``,
+``auto_approve``, ``strict_pkce``, ``base_url``) and the conveniences reuse the
+endpoints' helpers; a mixin reads them from ``self`` as before, with no second state
+object to keep in step and no import back into this module. Imports point one way:
+provider -> endpoints -> store -> records; the request throttle (``throttle``) and
+pagination (``pagination``) know nothing of the rest.
 """
 
 from __future__ import annotations
 
 import re
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from random import Random
+from urllib.parse import urlsplit
 
 from . import errors
+from .api import COURSES_SCOPE as COURSES_SCOPE
+from .api import PAGE_VIEWS_SCOPE as PAGE_VIEWS_SCOPE
 from .api import USERS_SELF_SCOPE as USERS_SELF_SCOPE
 from .api import ApiEndpoint
 from .authorization import CODE_TTL as CODE_TTL
@@ -31,17 +37,39 @@ from .authorization import OOB_REDIRECT as OOB_REDIRECT
 from .authorization import AuthorizationEndpoint
 from .clock import FakeClock
 from .faults import DEFAULT_DELAY, FaultPlan, faulty_answer
-from .records import SHARD_FACTOR, CodeGrant, FakeClient, FakeUser, PendingConsent, TokenRecord
+from .pagination import MAX_PER_PAGE
+from .records import DEFAULT_REDIRECT_URI as DEFAULT_REDIRECT_URI
+from .records import (
+    SHARD_FACTOR,
+    CodeGrant,
+    FakeClient,
+    FakeCourse,
+    FakePageView,
+    FakeUser,
+    PendingConsent,
+    TokenRecord,
+)
+from .throttle import RequestThrottle, Ticket
 from .tokens import ACCESS_TOKEN_TTL as ACCESS_TOKEN_TTL
 from .tokens import PUBLIC_CLIENT_TTL as PUBLIC_CLIENT_TTL
 from .tokens import TokenEndpoint
 from .tokens import s256 as s256
-from .wire import FakeResponse, lower_keys, parse_body, split_target, text_response
+from .wire import FakeResponse, bearer_token, lower_keys, parse_body, split_target, text_response
 
 DEFAULT_BASE_URL = "https://canvas.example.edu"
+# Login, confirm, accept: no walk through the authorization pages takes more steps.
+_MAX_PAGES = 5
 DEFAULT_CLIENT_ID = "10000000000001"
 DEFAULT_CLIENT_SECRET = "fake-canvas-secret-" + "x" * 45
-RATE_LIMIT_HEADERS = {"X-Request-Cost": "0.05", "X-Rate-Limit-Remaining": "599.95"}
+# The endpoints whose answers carry the throttle's headers. Canvas leaves them off
+# requests it knows by their session, like the browser's visits to the login pages.
+THROTTLED_ENDPOINTS = ("token", "revoke", "api")
+
+_API_CALLS = {
+    "/api/v1/users/self": "users_self",
+    "/api/v1/courses": "courses",
+    "/api/v1/users/self/page_views": "page_views",
+}
 
 Handler = Callable[[dict[str, str], dict[str, str], dict[str, str]], FakeResponse]
 
@@ -55,7 +83,7 @@ class AuthorizationError(Exception):
 
 
 class FakeCanvas(AuthorizationEndpoint, TokenEndpoint, ApiEndpoint):
-    """Play Canvas's OAuth2 provider and ``/api/v1/users/self`` for tests and demos."""
+    """Play Canvas's OAuth2 provider and a little of its API for tests and demos."""
 
     def __init__(
         self,
@@ -64,7 +92,8 @@ class FakeCanvas(AuthorizationEndpoint, TokenEndpoint, ApiEndpoint):
         client_id: str = DEFAULT_CLIENT_ID,
         client_secret: str = DEFAULT_CLIENT_SECRET,
         client_name: str = "Canvas OAuth test app",
-        redirect_uris: list[str] | None = None,
+        redirect_uris: Iterable[str] = (DEFAULT_REDIRECT_URI,),
+        legacy_redirect_uri: str | None = None,
         require_scopes: bool = False,
         allowed_scopes: Iterable[str] | None = None,
         public_client: bool = False,
@@ -72,8 +101,12 @@ class FakeCanvas(AuthorizationEndpoint, TokenEndpoint, ApiEndpoint):
         auto_approve: bool = False,
         shard: int = 1,
         clock: FakeClock | None = None,
+        throttle: RequestThrottle | None = None,
+        max_per_page: int = MAX_PER_PAGE,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self.throttle = throttle or RequestThrottle()
+        self.max_per_page = max_per_page
         self.strict_pkce = strict_pkce
         self.auto_approve = auto_approve
         self.shard = shard
@@ -88,13 +121,15 @@ class FakeCanvas(AuthorizationEndpoint, TokenEndpoint, ApiEndpoint):
         self._lock = threading.RLock()
         self._codes: dict[str, CodeGrant] = {}
         self._tokens: list[TokenRecord] = []
-        self._consents: dict[str, PendingConsent] = {}
+        self._sessions: dict[str, PendingConsent] = {}
         self._faults = FaultPlan()
+        self._last_course_id = 0
         self.client = self.add_client(
             client_id,
             client_secret,
             name=client_name,
-            redirect_uris=redirect_uris,
+            redirect_uris=list(redirect_uris),
+            redirect_uri=legacy_redirect_uri,
             require_scopes=require_scopes,
             allowed_scopes=list(allowed_scopes or ()),
             public=public_client,
@@ -128,6 +163,42 @@ class FakeCanvas(AuthorizationEndpoint, TokenEndpoint, ApiEndpoint):
             )
             self.users.append(user)
             return user
+
+    def add_courses(
+        self, user: FakeUser | None = None, n: int = 1, enrollment: str = "student"
+    ) -> list[FakeCourse]:
+        """Enrol ``user`` (default: the first user) in ``n`` new courses, listed in id order."""
+        if n < 0:
+            raise ValueError("n must not be negative")
+        with self._lock:
+            owner = user or self.users[0]
+            added = []
+            for _ in range(n):
+                self._last_course_id += 1
+                number = self._last_course_id
+                added.append(FakeCourse(number, f"Course {number}", f"C{number}", 1, enrollment))
+            owner.courses.extend(added)
+            return added
+
+    def add_page_views(self, user: FakeUser | None = None, n: int = 1) -> list[FakePageView]:
+        """Record ``n`` page views for ``user`` (default: the first user); newest listed first."""
+        if n < 0:
+            raise ValueError("n must not be negative")
+        with self._lock:
+            owner = user or self.users[0]
+            start = len(owner.page_views)
+            added = [
+                FakePageView(
+                    id=f"{owner.id:08x}-0000-4000-8000-{start + i:012x}",
+                    url=f"{self.base_url}/courses/1/pages/page-{start + i}",
+                    created_at=time.strftime(
+                        "%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.clock.now() + start + i)
+                    ),
+                )
+                for i in range(n)
+            ]
+            owner.page_views.extend(added)
+            return added
 
     def add_client(self, client_id: str, client_secret: str, **settings: object) -> FakeClient:
         """Register another developer key, for example to test "incorrect client"."""
@@ -200,34 +271,73 @@ class FakeCanvas(AuthorizationEndpoint, TokenEndpoint, ApiEndpoint):
         with self._lock:
             endpoint, handler = self._route(method, path)
             self._record(endpoint, method, path, {**query, **form}, headers)
-            fault = self._faults.take(endpoint) if endpoint else None
-            if fault is None:
-                response = handler(query, form, headers)
+            ticket = None
+            if endpoint in THROTTLED_ENDPOINTS:
+                # Canvas keys the bucket by the token the request carries, valid or not.
+                key = bearer_token(headers, {**query, **form})
+                ticket = self.throttle.reserve(key, self.clock.now()) if key else None
+            if ticket is not None and ticket.throttled:
+                self.calls["throttled"] += 1
+                response = errors.rate_limited()
             else:
-                response = faulty_answer(fault, lambda: handler(query, form, headers))
-            if endpoint:
+                fault = self._faults.take(endpoint) if endpoint else None
+                if fault is None:
+                    response = handler(query, form, headers)
+                else:
+                    response = faulty_answer(fault, lambda: handler(query, form, headers))
+            if endpoint and not (ticket is not None and ticket.throttled):
+                # A refused request never reaches the app, whose time the latency stands for.
                 response.delay += self.latency.get(endpoint, 0.0) + self.latency.get("*", 0.0)
-            if endpoint in ("token", "revoke", "api"):
-                for name, value in RATE_LIMIT_HEADERS.items():
-                    response.headers.setdefault(name, value)
+            if endpoint in THROTTLED_ENDPOINTS:
+                response.on_complete = lambda: self._settle(ticket, response)
+                if not response.delay:
+                    response.complete()
             return response
+
+    def _settle(self, ticket: Ticket | None, response: FakeResponse) -> None:
+        """Take a finished request's in-flight cost out of its bucket; stamp the headers.
+
+        As Canvas's middleware does, a throttled answer gets no ``X-Request-Cost``, and its
+        ``X-Rate-Limit-Remaining`` is the bucket's, written over the ``0.0`` of the refusal.
+        A request without a token is not throttled here (Canvas would key it by IP, and all
+        of the fake's clients share one); it reads as if it had a bucket of its own.
+        """
+        with self._lock:
+            cost = float(self.throttle.request_cost)
+            refused = ticket is not None and ticket.throttled
+            if ticket is None:
+                remaining = self.throttle.hwm - cost
+            else:
+                # A refused request never reached the app, so only its reservation counted.
+                remaining = self.throttle.settle(ticket, 0.0 if refused else cost, self.clock.now())
+            if not refused and response.body != errors.RATE_LIMITED.encode():
+                response.headers["X-Request-Cost"] = repr(cost)
+            if refused or "X-Rate-Limit-Remaining" not in response.headers:
+                response.headers["X-Rate-Limit-Remaining"] = repr(float(remaining))
 
     def _route(self, method: str, path: str) -> tuple[str, Handler]:
         """Pick the fault endpoint name and handler of a request."""
         routes: dict[tuple[str, str], tuple[str, Handler]] = {
             ("GET", "/login/oauth2/auth"): ("authorize", self._auth),
+            ("GET", "/login/oauth2/confirm"): ("authorize", self._confirm),
             ("POST", "/login/oauth2/accept"): ("authorize", self._accept),
+            # Cancel is a link; only Canvas's oauth2_deny_post flag makes deny POST-only.
+            ("GET", "/login/oauth2/deny"): ("authorize", self._deny),
             ("POST", "/login/oauth2/deny"): ("authorize", self._deny),
+            ("GET", "/login"): ("authorize", self._login_page),
+            ("POST", "/login"): ("authorize", self._login),
             ("POST", "/login/oauth2/token"): ("token", self._token),
             ("DELETE", "/login/oauth2/token"): ("revoke", self._revoke),
             ("GET", "/api/v1/users/self"): ("api", self._users_self),
+            ("GET", "/api/v1/courses"): ("api", self._courses),
+            ("GET", "/api/v1/users/self/page_views"): ("api", self._page_views),
         }
         path = path.rstrip("/") or "/"
         # Rails answers HEAD with the GET route; the adapters leave the body out.
         method = "GET" if method == "HEAD" else method
         if (method, path) in routes:
             return routes[method, path]
-        if path in ("/login/oauth2/accept", "/login/oauth2/deny"):
+        if path.startswith("/login"):
             return "authorize", lambda *_: text_response(405, "Method Not Allowed")
         endpoint = "api" if path.startswith("/api/") else ""
         return endpoint, lambda *_: errors.not_found()
@@ -241,7 +351,7 @@ class FakeCanvas(AuthorizationEndpoint, TokenEndpoint, ApiEndpoint):
         headers: dict[str, str],
     ) -> None:
         """Count the call and remember token requests for the test to inspect."""
-        if endpoint == "authorize" and method == "GET":
+        if endpoint == "authorize" and path.rstrip("/") == "/login/oauth2/auth":
             self.calls["authorize"] += 1
         elif endpoint == "token":
             self.calls["token"] += 1
@@ -252,8 +362,10 @@ class FakeCanvas(AuthorizationEndpoint, TokenEndpoint, ApiEndpoint):
             self.last_token_headers = dict(headers)
         elif endpoint == "revoke":
             self.calls["revoke"] += 1
-        elif path.rstrip("/") == "/api/v1/users/self":
-            self.calls["users_self"] += 1
+        elif endpoint == "api":
+            name = _API_CALLS.get(path.rstrip("/"))
+            if name:
+                self.calls[name] += 1
 
     # -- test conveniences ---------------------------------------------------------------------
 
@@ -262,25 +374,58 @@ class FakeCanvas(AuthorizationEndpoint, TokenEndpoint, ApiEndpoint):
     ) -> str:
         """Do what a browser does with ``authorize_url`` and return where Canvas sends it.
 
-        That is the client's callback URL with ``code`` and ``state`` (or ``error``).
-        Answers that Canvas renders itself raise ``AuthorizationError``.
+        That is the client's callback URL with ``code`` and ``state`` (or ``error``). The
+        walk follows Canvas's redirects with a cookie, as a browser would: it logs in at
+        ``/login`` (as ``user``, or the logged-in user when ``force_login`` asks again),
+        then presses Authorize, or Cancel when ``approve`` is false. ``user`` is logged in
+        for this walk only. Answers that Canvas renders itself raise ``AuthorizationError``,
+        and so does the login page when nobody is logged in and no ``user`` is given.
         """
         with self._lock:
             logged_in = self.current_user
             if user is not None:
                 self.current_user = user
             try:
-                response = self.handle("GET", authorize_url, {})
+                return self._walk(authorize_url, approve)
             finally:
                 self.current_user = logged_in
-            if response.status == 200 and b'name="custom_csrf_token"' in response.body:
+
+    def _walk(self, url: str, approve: bool) -> str:
+        """Follow the authorization pages from ``url`` to the redirect that leaves Canvas."""
+        cookies: dict[str, str] = {}
+
+        def visit(method: str, target: str, form: dict[str, str] | None = None) -> FakeResponse:
+            path, query = split_target(target)
+            cookie = "; ".join(f"{name}={value}" for name, value in cookies.items())
+            answer = self.dispatch(method, path, query, form or {}, {"Cookie": cookie})
+            name, _, rest = answer.headers.get("Set-Cookie", "").partition("=")
+            if name:
+                cookies[name] = rest.split(";")[0]
+            return answer
+
+        response = visit("GET", url)
+        for _ in range(_MAX_PAGES):
+            target = response.location or ""
+            path = urlsplit(target).path
+            if response.status == 302 and target.startswith(self.base_url) and path == "/login":
+                login = self.current_user
+                if login is None:
+                    raise AuthorizationError(visit("GET", target))
+                response = visit("POST", "/login", {"user_id": str(login.id)})
+            elif response.status == 302 and target == self.base_url + "/login/oauth2/confirm":
+                response = visit("GET", target)
+            elif response.status == 200 and b'name="custom_csrf_token"' in response.body:
+                if not approve:
+                    response = visit("GET", "/login/oauth2/deny")
+                    continue
                 token = re.search(r'name="custom_csrf_token" value="([^"]+)"', response.text)
-                button = "/login/oauth2/accept" if approve else "/login/oauth2/deny"
                 form = {"custom_csrf_token": token.group(1)}  # type: ignore[union-attr]
-                response = self.dispatch("POST", button, {}, form, {})
-            if response.status != 302 or response.location is None:
-                raise AuthorizationError(response)
-            return response.location
+                response = visit("POST", "/login/oauth2/accept", form)
+            else:
+                break
+        if response.status != 302 or response.location is None:
+            raise AuthorizationError(response)
+        return response.location
 
     def issue_token(
         self, user: FakeUser | None = None, scopes: Iterable[str] = (), client_id: str | None = None

@@ -27,12 +27,33 @@ def canvas_origin(domain: str) -> str:
     return domain if "://" in domain else f"https://{domain}"
 
 
+def client_callback_uris() -> list[str]:
+    """Return the callback URL canvas_oauth builds under Django's test client, if routed.
+
+    That is ``http://testserver`` and the path of ``canvas-oauth-callback`` in the URLconf;
+    an empty list when the URLconf has no such route (then only ``oob`` is accepted).
+    """
+    from django.urls import NoReverseMatch, reverse
+
+    try:
+        return ["http://testserver" + reverse("canvas-oauth-callback")]
+    except NoReverseMatch:
+        return []
+
+
 def fake_from_settings(**options: Any) -> FakeCanvas:
-    """Build a ``FakeCanvas`` registered with the client id and secret of the settings."""
+    """Build a ``FakeCanvas`` registered with the client id and secret of the settings.
+
+    Its developer key lists one redirect URI, the test client's callback
+    (``client_callback_uris``), and not ``CANVAS_OAUTH_REDIRECT_URI``: the fake stands
+    for the key you registered in Canvas, so a wrong setting fails the test. Pass
+    ``redirect_uris=[...]`` to list what your key lists instead.
+    """
     from django.conf import settings
 
     domain = getattr(settings, "CANVAS_OAUTH_CANVAS_DOMAIN", None)
     defaults: dict[str, Any] = {
+        "redirect_uris": client_callback_uris(),
         "base_url": canvas_origin(domain) if domain else DEFAULT_BASE_URL,
         "client_id": str(getattr(settings, "CANVAS_OAUTH_CLIENT_ID", None) or DEFAULT_CLIENT_ID),
         "client_secret": getattr(settings, "CANVAS_OAUTH_CLIENT_SECRET", None)

@@ -20,6 +20,9 @@ from types import FrameType, TracebackType
 
 from .provider import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, FakeCanvas
 
+# Where ``make demo`` serves the example site; its callback is the key's default URI here.
+DEMO_REDIRECT_URI = "http://127.0.0.1:8000/oauth/oauth-callback"
+
 
 class _Server(ThreadingHTTPServer):
     """A threaded server that never waits for, or complains about, abandoned requests."""
@@ -53,9 +56,12 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         response = self.server.fake.handle(self.command, self.path, dict(self.headers), body)
-        if response.delay:
-            # Wake up early when the server stops, so stop() never waits on a slow fault.
-            self.server.stopping.wait(response.delay)
+        try:
+            if response.delay:
+                # Wake up early when the server stops, so stop() never waits on a slow fault.
+                self.server.stopping.wait(response.delay)
+        finally:
+            response.complete()
         if response.dropped:
             self.close_connection = True
             with contextlib.suppress(OSError):
@@ -151,7 +157,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--redirect-uri",
         action="append",
         dest="redirect_uris",
-        help="an allowed redirect URI (repeatable; default: accept any)",
+        help=f"a redirect URI the developer key lists, matched exactly (repeatable; "
+        f"default: {DEMO_REDIRECT_URI}, the demo site's callback)",
+    )
+    parser.add_argument(
+        "--legacy-redirect-uri",
+        help="the key's legacy redirect URI: any URL on its scheme and host or a subdomain "
+        "is accepted (for example http://127.0.0.1/ for every local port)",
     )
     parser.add_argument("--user-name", default="Ada Lovelace")
     parser.add_argument(
@@ -162,18 +174,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None, stop: threading.Event | None = None) -> int:
-    """Serve until Ctrl-C, SIGTERM or ``stop`` is set; return the exit status."""
-    options = build_parser().parse_args(argv)
+def fake_from_options(options: argparse.Namespace) -> FakeCanvas:
+    """Build the fake the command line describes."""
     fake = FakeCanvas(
         client_id=options.client_id,
         client_secret=options.client_secret,
         client_name=options.client_name,
-        redirect_uris=options.redirect_uris,
+        redirect_uris=options.redirect_uris or [DEMO_REDIRECT_URI],
+        legacy_redirect_uri=options.legacy_redirect_uri,
         public_client=options.public_client,
         auto_approve=options.auto_approve,
     )
     fake.users[0].name = options.user_name
+    return fake
+
+
+def main(argv: Sequence[str] | None = None, stop: threading.Event | None = None) -> int:
+    """Serve until Ctrl-C, SIGTERM or ``stop`` is set; return the exit status."""
+    options = build_parser().parse_args(argv)
+    fake = fake_from_options(options)
     stop = stop or threading.Event()
     previous_handler = None
     if threading.current_thread() is threading.main_thread():

@@ -38,11 +38,14 @@ class TokenEndpoint(Store):
 
     @staticmethod
     def _grant_type(params: dict[str, str]) -> str:
-        """Return the grant type, defaulting to authorization_code when a code is sent."""
-        grant_type = params.get("grant_type", "")
-        if not grant_type and params.get("code"):
+        """Return the grant type, defaulting to authorization_code when a code is sent.
+
+        Sent but blank still counts as sent, as in Ruby, where "" is truthy: a blank
+        ``grant_type`` is unsupported, and a blank ``code`` still picks the code grant.
+        """
+        if "grant_type" not in params and "code" in params:
             return "authorization_code"
-        return grant_type
+        return params.get("grant_type", "")
 
     def _token(
         self, query: dict[str, str], form: dict[str, str], headers: dict[str, str]
@@ -74,9 +77,9 @@ class TokenEndpoint(Store):
         self, client: FakeClient, params: dict[str, str], with_pkce: bool
     ) -> FakeResponse:
         """Run the authorization_code grant, with or without PKCE."""
-        code = params.get("code", "")
-        if not code:
+        if "code" not in params:
             return errors.oauth_error(400, "invalid_request", errors.CODE_REQUIRED)
+        code = params["code"]
         grant = self._live_code(code)
         if with_pkce:
             # The challenge is spent by the first attempt, right or wrong (§1.4).
@@ -104,9 +107,9 @@ class TokenEndpoint(Store):
 
     def _refresh(self, client: FakeClient, params: dict[str, str]) -> FakeResponse:
         """Run the refresh_token grant; only public clients get a new refresh token."""
-        refresh_token = params.get("refresh_token", "")
-        if not refresh_token:
+        if "refresh_token" not in params:
             return errors.oauth_error(400, "invalid_request", errors.REFRESH_TOKEN_REQUIRED)
+        refresh_token = params["refresh_token"]
         now = self.clock.now()
         record = next(
             (t for t in self._tokens if t.refresh_token == refresh_token and self._usable(t)),

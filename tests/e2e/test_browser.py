@@ -106,11 +106,15 @@ class Site:
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     ARTIFACTS.mkdir(exist_ok=True)
-    fake = FakeCanvas(client_name="canvas_oauth demo")
+    site_port = free_port()
+    fake = FakeCanvas(
+        client_name="canvas_oauth demo",
+        redirect_uris=[f"http://127.0.0.1:{site_port}/oauth/oauth-callback"],
+    )
     with LiveFakeCanvas(fake) as live:
         database = tmp_path_factory.mktemp("site") / "db.sqlite3"
         config = run_demo.DemoConfig(
-            site_port=free_port(),
+            site_port=site_port,
             canvas_port=live.port,
             client_id=fake.client_id,
             client_secret=fake.client_secret,
@@ -193,7 +197,7 @@ def log_in(page: Page, site: Site, username: str, path: str = "/") -> None:
 
 def expect_consent_page(page: Page, site: Site) -> None:
     expect(page).to_have_url(
-        re.compile("^" + re.escape(site.fake.base_url + "/login/oauth2/auth?"))
+        re.compile("^" + re.escape(site.fake.base_url + "/login/oauth2/confirm") + "$")
     )
     expect(page.locator("h1")).to_have_text(
         "canvas_oauth demo is requesting access to your account."
