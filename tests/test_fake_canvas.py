@@ -769,7 +769,7 @@ def test_users_self_with_insufficient_scopes_has_no_challenge():
 
 
 def test_unknown_routes_are_404_json(fake):
-    for method, path in [("GET", "/nope"), ("GET", "/api/v1/courses"), ("PUT", "/")]:
+    for method, path in [("GET", "/nope"), ("GET", "/api/v1/accounts"), ("PUT", "/")]:
         response = fake.dispatch(method, path, {}, {}, {})
         assert response.status == 404
         assert response.json() == {

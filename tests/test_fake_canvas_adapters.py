@@ -158,7 +158,23 @@ def test_token_error_over_http(fake):
 
 
 def test_unknown_path_is_404(fake):
-    assert requests.get(f"{fake.base_url}/api/v1/courses", timeout=5).status_code == 404
+    assert requests.get(f"{fake.base_url}/api/v1/accounts", timeout=5).status_code == 404
+
+
+def test_paging_through_courses_over_each_adapter(fake):
+    fake.add_courses(n=23)
+    headers = {"Authorization": "Bearer " + fake.issue_token()["access_token"]}
+    url = f"{fake.base_url}/api/v1/courses?per_page=10"
+    seen = []
+    while url:
+        response = requests.get(url, headers=headers, timeout=5)
+        assert response.status_code == 200
+        assert response.headers["X-Request-Cost"] == "0.05"
+        seen += [course["id"] for course in response.json()]
+        assert response.links["current"]["url"].startswith(fake.base_url + "/api/v1/courses?")
+        url = response.links.get("next", {}).get("url")
+    assert seen == list(range(1, 24))
+    assert fake.calls["courses"] == 3
 
 
 # -- faults through both adapters -------------------------------------------------------------

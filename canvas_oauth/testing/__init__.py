@@ -2,8 +2,10 @@
 
 ``FakeCanvas`` plays Canvas's authorization-code flow (``/login/oauth2/auth``, the
 consent page, ``/login/oauth2/token``, ``DELETE /login/oauth2/token``) and
-``GET /api/v1/users/self``, with Canvas's exact error bodies, and lets a test move its
-clock, count calls and inject faults. Serve it in one of two ways:
+``GET /api/v1/users/self``, with Canvas's exact error bodies, and lists
+``GET /api/v1/courses`` and ``GET /api/v1/users/self/page_views`` with Canvas's
+pagination and request throttle. It lets a test move its clock, count calls and inject
+faults. Serve it in one of two ways:
 
 * ``mock_canvas(fake)`` answers ``requests`` calls in-process (through ``responses``);
 * ``LiveFakeCanvas(fake)`` runs a real HTTP server on loopback, for browsers and demos
@@ -22,6 +24,9 @@ Conveniences for tests::
     fake.misbehave("token", "error", rate=0.1)        # a random 10% of token calls get a 500
     fake.calls["token:refresh_token"]          # how often the client refreshed
     fake.last_token_request["code_verifier"]   # what the client sent
+    fake.add_courses(user, 25)                 # what GET /api/v1/courses lists for user
+    fake.throttle.hwm = 150                    # the rate limit's bucket (RequestThrottle)
+    fake.latency["api"] = 0.5                  # requests stay in flight, holding 50 units
 """
 
 from .clock import FakeClock
@@ -29,6 +34,7 @@ from .mock import mock_canvas
 from .provider import AuthorizationError, FakeCanvas
 from .records import FakeClient, FakeUser, TokenRecord
 from .server import LiveFakeCanvas
+from .throttle import RequestThrottle
 from .wire import FakeResponse
 
 __all__ = [
@@ -39,6 +45,7 @@ __all__ = [
     "FakeResponse",
     "FakeUser",
     "LiveFakeCanvas",
+    "RequestThrottle",
     "TokenRecord",
     "mock_canvas",
 ]

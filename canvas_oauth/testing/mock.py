@@ -37,18 +37,22 @@ def _callback(fake: FakeCanvas) -> Callable[[PreparedRequest], _Answer]:
         response = fake.handle(
             request.method or "GET", request.url or "/", dict(request.headers), body
         )
-        if response.dropped:
-            raise requests.exceptions.ConnectionError(
-                "Connection aborted: the fake Canvas dropped the connection", request=request
-            )
-        if response.delay:
-            timeout = _read_timeout(request)
-            if timeout is not None and response.delay >= timeout:
-                raise requests.exceptions.ReadTimeout(
-                    f"The fake Canvas took {response.delay}s; read timeout={timeout}",
-                    request=request,
+        try:
+            if response.dropped:
+                raise requests.exceptions.ConnectionError(
+                    "Connection aborted: the fake Canvas dropped the connection", request=request
                 )
-            time.sleep(response.delay)
+            if response.delay:
+                timeout = _read_timeout(request)
+                if timeout is not None and response.delay >= timeout:
+                    raise requests.exceptions.ReadTimeout(
+                        f"The fake Canvas took {response.delay}s; read timeout={timeout}",
+                        request=request,
+                    )
+                # Sleep outside the fake's lock, so concurrent requests really overlap.
+                time.sleep(response.delay)
+        finally:
+            response.complete()
         return response.status, response.headers, response.body
 
     return answer

@@ -7,23 +7,28 @@ in comments refer to ``canvas-oauth2-provider.md``, the spec this fake follows.
 ``FakeCanvas`` keeps the state, the lock, the routing and the test conveniences; each
 endpoint lives in its own module as a small mixin class: ``authorization`` (the login and
 consent pages), ``tokens`` (grants, client authentication, PKCE, refresh, revoke) and
-``api`` (``users/self``), all on ``store`` (client and token lookups they share). Mixins,
-not functions taking the provider as an argument, because the handlers read settings that
-tests change on a live fake (``current_user``, ``auto_approve``, ``strict_pkce``,
-``base_url``) and the conveniences reuse the endpoints' helpers; a mixin reads them from
-``self`` as before, with no second state object to keep in step and no import back into
-this module. Imports point one way: provider -> endpoints -> store -> records.
+``api`` (``users/self`` and two paginated lists), all on ``store`` (client and token
+lookups they share). Mixins, not functions taking the provider as an argument, because
+the handlers read settings that tests change on a live fake (``current_user``,
+``auto_approve``, ``strict_pkce``, ``base_url``) and the conveniences reuse the
+endpoints' helpers; a mixin reads them from ``self`` as before, with no second state
+object to keep in step and no import back into this module. Imports point one way:
+provider -> endpoints -> store -> records; the request throttle (``throttle``) and
+pagination (``pagination``) know nothing of the rest.
 """
 
 from __future__ import annotations
 
 import re
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from random import Random
 
 from . import errors
+from .api import COURSES_SCOPE as COURSES_SCOPE
+from .api import PAGE_VIEWS_SCOPE as PAGE_VIEWS_SCOPE
 from .api import USERS_SELF_SCOPE as USERS_SELF_SCOPE
 from .api import ApiEndpoint
 from .authorization import CODE_TTL as CODE_TTL
@@ -31,17 +36,36 @@ from .authorization import OOB_REDIRECT as OOB_REDIRECT
 from .authorization import AuthorizationEndpoint
 from .clock import FakeClock
 from .faults import DEFAULT_DELAY, FaultPlan, faulty_answer
-from .records import SHARD_FACTOR, CodeGrant, FakeClient, FakeUser, PendingConsent, TokenRecord
+from .pagination import MAX_PER_PAGE
+from .records import (
+    SHARD_FACTOR,
+    CodeGrant,
+    FakeClient,
+    FakeCourse,
+    FakePageView,
+    FakeUser,
+    PendingConsent,
+    TokenRecord,
+)
+from .throttle import RequestThrottle, Ticket
 from .tokens import ACCESS_TOKEN_TTL as ACCESS_TOKEN_TTL
 from .tokens import PUBLIC_CLIENT_TTL as PUBLIC_CLIENT_TTL
 from .tokens import TokenEndpoint
 from .tokens import s256 as s256
-from .wire import FakeResponse, lower_keys, parse_body, split_target, text_response
+from .wire import FakeResponse, bearer_token, lower_keys, parse_body, split_target, text_response
 
 DEFAULT_BASE_URL = "https://canvas.example.edu"
 DEFAULT_CLIENT_ID = "10000000000001"
 DEFAULT_CLIENT_SECRET = "fake-canvas-secret-" + "x" * 45
-RATE_LIMIT_HEADERS = {"X-Request-Cost": "0.05", "X-Rate-Limit-Remaining": "599.95"}
+# The endpoints whose answers carry the throttle's headers. Canvas leaves them off
+# requests it knows by their session, like the browser's visits to the login pages.
+THROTTLED_ENDPOINTS = ("token", "revoke", "api")
+
+_API_CALLS = {
+    "/api/v1/users/self": "users_self",
+    "/api/v1/courses": "courses",
+    "/api/v1/users/self/page_views": "page_views",
+}
 
 Handler = Callable[[dict[str, str], dict[str, str], dict[str, str]], FakeResponse]
 
@@ -55,7 +79,7 @@ class AuthorizationError(Exception):
 
 
 class FakeCanvas(AuthorizationEndpoint, TokenEndpoint, ApiEndpoint):
-    """Play Canvas's OAuth2 provider and ``/api/v1/users/self`` for tests and demos."""
+    """Play Canvas's OAuth2 provider and a little of its API for tests and demos."""
 
     def __init__(
         self,
@@ -72,8 +96,12 @@ class FakeCanvas(AuthorizationEndpoint, TokenEndpoint, ApiEndpoint):
         auto_approve: bool = False,
         shard: int = 1,
         clock: FakeClock | None = None,
+        throttle: RequestThrottle | None = None,
+        max_per_page: int = MAX_PER_PAGE,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self.throttle = throttle or RequestThrottle()
+        self.max_per_page = max_per_page
         self.strict_pkce = strict_pkce
         self.auto_approve = auto_approve
         self.shard = shard
@@ -90,6 +118,7 @@ class FakeCanvas(AuthorizationEndpoint, TokenEndpoint, ApiEndpoint):
         self._tokens: list[TokenRecord] = []
         self._consents: dict[str, PendingConsent] = {}
         self._faults = FaultPlan()
+        self._last_course_id = 0
         self.client = self.add_client(
             client_id,
             client_secret,
@@ -128,6 +157,42 @@ class FakeCanvas(AuthorizationEndpoint, TokenEndpoint, ApiEndpoint):
             )
             self.users.append(user)
             return user
+
+    def add_courses(
+        self, user: FakeUser | None = None, n: int = 1, enrollment: str = "student"
+    ) -> list[FakeCourse]:
+        """Enrol ``user`` (default: the first user) in ``n`` new courses, listed in id order."""
+        if n < 0:
+            raise ValueError("n must not be negative")
+        with self._lock:
+            owner = user or self.users[0]
+            added = []
+            for _ in range(n):
+                self._last_course_id += 1
+                number = self._last_course_id
+                added.append(FakeCourse(number, f"Course {number}", f"C{number}", 1, enrollment))
+            owner.courses.extend(added)
+            return added
+
+    def add_page_views(self, user: FakeUser | None = None, n: int = 1) -> list[FakePageView]:
+        """Record ``n`` page views for ``user`` (default: the first user); newest listed first."""
+        if n < 0:
+            raise ValueError("n must not be negative")
+        with self._lock:
+            owner = user or self.users[0]
+            start = len(owner.page_views)
+            added = [
+                FakePageView(
+                    id=f"{owner.id:08x}-0000-4000-8000-{start + i:012x}",
+                    url=f"{self.base_url}/courses/1/pages/page-{start + i}",
+                    created_at=time.strftime(
+                        "%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.clock.now() + start + i)
+                    ),
+                )
+                for i in range(n)
+            ]
+            owner.page_views.extend(added)
+            return added
 
     def add_client(self, client_id: str, client_secret: str, **settings: object) -> FakeClient:
         """Register another developer key, for example to test "incorrect client"."""
@@ -200,17 +265,49 @@ class FakeCanvas(AuthorizationEndpoint, TokenEndpoint, ApiEndpoint):
         with self._lock:
             endpoint, handler = self._route(method, path)
             self._record(endpoint, method, path, {**query, **form}, headers)
-            fault = self._faults.take(endpoint) if endpoint else None
-            if fault is None:
-                response = handler(query, form, headers)
+            ticket = None
+            if endpoint in THROTTLED_ENDPOINTS:
+                # Canvas keys the bucket by the token the request carries, valid or not.
+                key = bearer_token(headers, {**query, **form})
+                ticket = self.throttle.reserve(key, self.clock.now()) if key else None
+            if ticket is not None and ticket.throttled:
+                self.calls["throttled"] += 1
+                response = errors.rate_limited()
             else:
-                response = faulty_answer(fault, lambda: handler(query, form, headers))
-            if endpoint:
+                fault = self._faults.take(endpoint) if endpoint else None
+                if fault is None:
+                    response = handler(query, form, headers)
+                else:
+                    response = faulty_answer(fault, lambda: handler(query, form, headers))
+            if endpoint and not (ticket is not None and ticket.throttled):
+                # A refused request never reaches the app, whose time the latency stands for.
                 response.delay += self.latency.get(endpoint, 0.0) + self.latency.get("*", 0.0)
-            if endpoint in ("token", "revoke", "api"):
-                for name, value in RATE_LIMIT_HEADERS.items():
-                    response.headers.setdefault(name, value)
+            if endpoint in THROTTLED_ENDPOINTS:
+                response.on_complete = lambda: self._settle(ticket, response)
+                if not response.delay:
+                    response.complete()
             return response
+
+    def _settle(self, ticket: Ticket | None, response: FakeResponse) -> None:
+        """Take a finished request's in-flight cost out of its bucket; stamp the headers.
+
+        As Canvas's middleware does, a throttled answer gets no ``X-Request-Cost``, and its
+        ``X-Rate-Limit-Remaining`` is the bucket's, written over the ``0.0`` of the refusal.
+        A request without a token is not throttled here (Canvas would key it by IP, and all
+        of the fake's clients share one); it reads as if it had a bucket of its own.
+        """
+        with self._lock:
+            cost = float(self.throttle.request_cost)
+            refused = ticket is not None and ticket.throttled
+            if ticket is None:
+                remaining = self.throttle.hwm - cost
+            else:
+                # A refused request never reached the app, so only its reservation counted.
+                remaining = self.throttle.settle(ticket, 0.0 if refused else cost, self.clock.now())
+            if not refused and response.body != errors.RATE_LIMITED.encode():
+                response.headers["X-Request-Cost"] = repr(cost)
+            if refused or "X-Rate-Limit-Remaining" not in response.headers:
+                response.headers["X-Rate-Limit-Remaining"] = repr(float(remaining))
 
     def _route(self, method: str, path: str) -> tuple[str, Handler]:
         """Pick the fault endpoint name and handler of a request."""
@@ -221,6 +318,8 @@ class FakeCanvas(AuthorizationEndpoint, TokenEndpoint, ApiEndpoint):
             ("POST", "/login/oauth2/token"): ("token", self._token),
             ("DELETE", "/login/oauth2/token"): ("revoke", self._revoke),
             ("GET", "/api/v1/users/self"): ("api", self._users_self),
+            ("GET", "/api/v1/courses"): ("api", self._courses),
+            ("GET", "/api/v1/users/self/page_views"): ("api", self._page_views),
         }
         path = path.rstrip("/") or "/"
         # Rails answers HEAD with the GET route; the adapters leave the body out.
@@ -252,8 +351,10 @@ class FakeCanvas(AuthorizationEndpoint, TokenEndpoint, ApiEndpoint):
             self.last_token_headers = dict(headers)
         elif endpoint == "revoke":
             self.calls["revoke"] += 1
-        elif path.rstrip("/") == "/api/v1/users/self":
-            self.calls["users_self"] += 1
+        elif endpoint == "api":
+            name = _API_CALLS.get(path.rstrip("/"))
+            if name:
+                self.calls[name] += 1
 
     # -- test conveniences ---------------------------------------------------------------------
 

@@ -18,6 +18,8 @@ class FakeUser:
     locale: str | None = "en"
     fake_student: bool = False
     may_authorize: bool = True
+    courses: list[FakeCourse] = field(default_factory=list, repr=False)
+    page_views: list[FakePageView] = field(default_factory=list, repr=False)
 
     def token_json(self) -> dict[str, object]:
         """Return the ``user`` object of a token response."""
@@ -40,6 +42,60 @@ class FakeUser:
             "short_name": self.name,
             "locale": self.locale,
             "effective_locale": self.locale or "en",
+        }
+
+
+@dataclass
+class FakeCourse:
+    """A course a user is enrolled in, as ``GET /api/v1/courses`` lists it."""
+
+    id: int
+    name: str
+    course_code: str
+    account_id: int = 1
+    enrollment_type: str = "student"
+
+    def api_json(self, user: FakeUser) -> dict[str, object]:
+        """Return the course as Canvas's Courses API shows it to ``user``."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "course_code": self.course_code,
+            "workflow_state": "available",
+            "account_id": self.account_id,
+            "root_account_id": 1,
+            "enrollment_term_id": 1,
+            "default_view": "modules",
+            "is_public": False,
+            "enrollments": [
+                {
+                    "type": self.enrollment_type,
+                    "role": self.enrollment_type.capitalize() + "Enrollment",
+                    "user_id": user.id,
+                    "enrollment_state": "active",
+                }
+            ],
+        }
+
+
+@dataclass
+class FakePageView:
+    """A page the user visited, as ``GET /api/v1/users/self/page_views`` lists it."""
+
+    id: str
+    url: str
+    created_at: str
+
+    def api_json(self, user: FakeUser) -> dict[str, object]:
+        """Return the page view as Canvas's Users API shows it."""
+        return {
+            "id": self.id,
+            "url": self.url,
+            "created_at": self.created_at,
+            "http_method": "get",
+            "interaction_seconds": 5.0,
+            "participated": False,
+            "links": {"user": user.id},
         }
 
 

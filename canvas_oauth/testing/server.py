@@ -53,9 +53,12 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         response = self.server.fake.handle(self.command, self.path, dict(self.headers), body)
-        if response.delay:
-            # Wake up early when the server stops, so stop() never waits on a slow fault.
-            self.server.stopping.wait(response.delay)
+        try:
+            if response.delay:
+                # Wake up early when the server stops, so stop() never waits on a slow fault.
+                self.server.stopping.wait(response.delay)
+        finally:
+            response.complete()
         if response.dropped:
             self.close_connection = True
             with contextlib.suppress(OSError):

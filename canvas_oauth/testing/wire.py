@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, urlsplit
 
@@ -18,7 +19,9 @@ class FakeResponse:
     """An answer of the fake Canvas, for an adapter to put on the wire.
 
     ``delay`` asks the adapter to wait that many seconds before answering, and
-    ``dropped`` asks it to close the connection without answering at all.
+    ``dropped`` asks it to close the connection without answering at all. An adapter
+    calls ``complete()`` once the delay is over: until then the request is still in
+    flight, and holds its place in the request throttle's bucket.
     """
 
     status: int
@@ -26,6 +29,13 @@ class FakeResponse:
     body: bytes = b""
     delay: float = 0.0
     dropped: bool = False
+    on_complete: Callable[[], None] | None = field(default=None, repr=False)
+
+    def complete(self) -> None:
+        """Finish the request (once): release its in-flight cost, stamp the final headers."""
+        finish, self.on_complete = self.on_complete, None
+        if finish is not None:
+            finish()
 
     @property
     def text(self) -> str:
