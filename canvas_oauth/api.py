@@ -254,18 +254,20 @@ class CanvasSession(requests.Session):
         given. A page that is not a success raises ``requests.HTTPError``; a next link off
         this Canvas origin raises ``CanvasURLError`` before anything is sent there.
         """
-        params = {"per_page": DEFAULT_PER_PAGE, **(params or {})}
-        url: str | None = self.url_for(path)
+        url = self.url_for(path)
+        query: dict[str, Any] | None = {"per_page": DEFAULT_PER_PAGE, **(params or {})}
         pages = 0
-        while url is not None and (max_pages is None or pages < max_pages):
-            # Canvas repeats the query in its links: the parameters go with the first page only.
-            with self.get(url, params=params if pages == 0 else None) as response:
+        while max_pages is None or pages < max_pages:
+            with self.get(url, params=query) as response:
                 response.raise_for_status()
                 items = _page_items(response)
                 following = response.links.get("next", {}).get("url")
             pages += 1
-            url = self.url_for(following) if following else None
             yield from items
+            if not following:
+                return
+            url = self.url_for(following)
+            query = None  # Canvas repeats the query in its links, as the next page needs it
 
     # -- The token -------------------------------------------------------------------------
 

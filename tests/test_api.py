@@ -13,12 +13,13 @@ from canvas_oauth.exceptions import (
     CanvasThrottledError,
     CanvasUnavailableError,
     CanvasURLError,
+    InvalidTokenError,
     MissingTokenError,
 )
 from canvas_oauth.models import CanvasOAuth2Token
 from canvas_oauth.testing import FakeCanvas, mock_canvas
 from canvas_oauth.testing.pytest_plugin import fake_from_settings
-from tests.conftest import store_token
+from tests.conftest import callback_path, store_token
 
 # Canvas's throttle, leaking a hundred times faster: pacing waits milliseconds, not seconds.
 QUICK_BUCKET = pacing.Bucket(high_water=600.0, leak_rate=1000.0, up_front_cost=50.0)
@@ -178,6 +179,39 @@ def test_a_revoked_token_restarts_the_dance_in_a_view(browser, fake_canvas, stor
     assert response.status_code == 302
     assert "/login/oauth2/auth?" in response["Location"]
     assert not CanvasOAuth2Token.objects.exists()
+
+
+def test_canvas_refusing_the_refreshed_token_too_invalidates_it_for_a_job(
+    fake_canvas, stored_token, user
+):
+    fake_canvas.misbehave("api", "invalid_token", times=2)
+    with pytest.raises(InvalidTokenError) as caught:
+        CanvasSession.for_user(user).get("users/self")
+    assert caught.value.authorize_url == "/oauth/authorize?domain=canvas.example.edu"
+    assert fake_canvas.calls["token:refresh_token"] == 1  # refreshed once, retried once
+    assert fake_canvas.calls["users_self"] == 2
+    assert not CanvasOAuth2Token.objects.exists()
+
+
+def test_canvas_refusing_the_refreshed_token_too_restarts_the_dance_in_a_view(
+    browser, fake_canvas, stored_token
+):
+    fake_canvas.misbehave("api", "invalid_token", times=2)
+    response = browser.get("/me/")
+    assert response.status_code == 302
+    assert "/login/oauth2/auth?" in response["Location"]
+    assert fake_canvas.calls["users_self"] == 2
+    assert not CanvasOAuth2Token.objects.exists()
+    # After the dance the view works again.
+    back = browser.get(callback_path(fake_canvas.authorize(response["Location"])))
+    assert back["Location"] == "/me/"
+    assert browser.get("/me/").json()["body"]["name"] == "Ada Lovelace"
+
+
+def test_a_token_rejected_once_is_refreshed_in_a_view(browser, fake_canvas, stored_token):
+    fake_canvas.misbehave("api", "invalid_token", times=1)
+    assert browser.get("/me/").json()["status"] == 200
+    assert fake_canvas.calls["token:refresh_token"] == 1
 
 
 @pytest.fixture
