@@ -26,7 +26,7 @@ QUICK_BUCKET = pacing.Bucket(high_water=600.0, leak_rate=1000.0, up_front_cost=5
 
 
 def me(request):
-    response = canvas_session(request).get("users/self")
+    response = canvas_session(request, request.GET.get("domain")).get("users/self")
     return JsonResponse({"status": response.status_code, "body": response.json()})
 
 
@@ -271,6 +271,22 @@ def test_a_view_throttled_past_its_budget_gets_the_503_page(
     fake_canvas.misbehave("api", "throttle")
     response = browser.get("/me/")
     assert response.status_code == 503
+
+
+def test_a_view_may_name_the_instance(browser, fake_canvas, stored_token):
+    assert browser.get("/me/", {"domain": "canvas.example.edu"}).json()["status"] == 200
+
+
+def test_a_view_naming_an_unknown_instance_answers_400(browser, fake_canvas, stored_token):
+    assert browser.get("/me/", {"domain": "evil.example.com"}).status_code == 400
+    assert browser.get("/me/", {"domain": "not a host/"}).status_code == 400
+    assert fake_canvas.calls["users_self"] == 0
+
+
+def test_a_call_may_set_its_own_timeout(fake_canvas, stored_token, user):
+    fake_canvas.misbehave("api", "slow", times=1, delay=5)
+    with pytest.raises(CanvasUnavailableError):
+        CanvasSession.for_user(user).get("users/self", timeout=0.5)
 
 
 def test_every_call_has_the_api_timeout(fake_canvas, stored_token, user, settings):

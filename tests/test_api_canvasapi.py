@@ -79,3 +79,11 @@ def test_canvasapi_never_holds_the_token(live_fake_canvas, token, user, caplog):
     assert "Authorization" in logged  # canvasapi logged its headers
     assert token.access_token not in logged
     assert token.access_token[-4:] not in logged
+
+
+def test_other_statuses_raise_canvasapis_own_errors(live_fake_canvas, token, user):
+    from canvasapi.exceptions import ResourceDoesNotExist
+
+    with pytest.raises(ResourceDoesNotExist):
+        canvasapi_for(user).get_course(404)
+    assert CanvasOAuth2Token.objects.exists()
