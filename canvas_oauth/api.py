@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urljoin, urlsplit, urlunsplit
+from urllib.parse import parse_qs, urljoin, urlsplit, urlunsplit
 
 import requests
 from django.http import HttpRequest
@@ -187,7 +187,10 @@ class CanvasSession(requests.Session):
         timeout: Any = None,
         **kwargs: Any,
     ) -> requests.Response:
-        """Send one API call as the session's user; see the class for what is retried."""
+        """Send one API call as the session's user; see the class for what is retried.
+
+        ``auth`` is ignored: the session always authenticates as its user.
+        """
         target = self.url_for(url)  # type: ignore[arg-type]
         if timeout is None:
             api_timeout = float(conf.settings.api_timeout)
@@ -250,12 +253,14 @@ class CanvasSession(requests.Session):
     ) -> Iterator[Any]:
         """Yield the items of every page of a list, following ``Link: rel="next"``.
 
-        ``per_page`` is 100 unless ``params`` sets it. Stop after ``max_pages`` pages when
-        given. A page that is not a success raises ``requests.HTTPError``; a next link off
-        this Canvas origin raises ``CanvasURLError`` before anything is sent there.
+        ``per_page`` is 100 unless ``params`` or ``path`` sets it. Stop after ``max_pages``
+        pages when given. A page that is not a success raises ``requests.HTTPError``; a next
+        link off this Canvas origin raises ``CanvasURLError`` before anything is sent there.
         """
         url = self.url_for(path)
-        query: dict[str, Any] | None = {"per_page": DEFAULT_PER_PAGE, **(params or {})}
+        query: dict[str, Any] | None = dict(params or {})
+        if "per_page" not in query and "per_page" not in parse_qs(urlsplit(url).query):
+            query["per_page"] = DEFAULT_PER_PAGE
         pages = 0
         while max_pages is None or pages < max_pages:
             with self.get(url, params=query) as response:

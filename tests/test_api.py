@@ -3,6 +3,8 @@
 Views go through the test client and ``OAuthMiddleware``; jobs use ``for_user``.
 """
 
+import logging
+
 import pytest
 from django.http import JsonResponse
 from django.urls import include, path
@@ -308,3 +310,26 @@ def test_connections_are_kept_alive_and_shared_per_origin(live_fake_canvas, user
     pools = second.get_adapter(url).poolmanager.pools
     # urllib3's pool container refuses plain iteration; keys() it allows.
     assert [pools[key].num_connections for key in pools.keys()] == [1]  # noqa: SIM118
+
+
+def test_no_token_reaches_a_log_or_a_page(browser, fake_canvas, stored_token, caplog, settings):
+    caplog.set_level(logging.DEBUG)
+    settings.CANVAS_OAUTH_API_RETRY_BUDGET = 0
+    seen = {stored_token.access_token, stored_token.refresh_token}
+    fake_canvas.misbehave("api", "invalid_token", times=1)
+    pages = [browser.get("/me/")]  # refreshed and retried
+    seen.add(CanvasOAuth2Token.objects.get().access_token)
+    fake_canvas.misbehave("api", "throttle", times=1)
+    pages.append(browser.get("/me/"))  # 503 page
+    settings.CANVAS_OAUTH_API_TIMEOUT = 0.2
+    fake_canvas.misbehave("api", "slow", times=1, delay=5)
+    pages.append(browser.get("/me/"))  # 504 page
+    pages.append(browser.get("/proxy/", {"url": "https://evil.example.com/"}))  # 400 page
+    fake_canvas.misbehave("api", "invalid_token", times=2)
+    pages.append(browser.get("/me/"))  # to Canvas again
+    assert [page.status_code for page in pages] == [200, 503, 504, 400, 302]
+    text = "\n".join(f"{r.getMessage()} {r.args!r} {r.exc_text or ''}" for r in caplog.records)
+    text += "".join(page.content.decode() + str(page.headers) for page in pages)
+    assert "canvas_oauth.api" in {r.name for r in caplog.records}
+    for secret in seen:
+        assert secret not in text

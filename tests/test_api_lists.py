@@ -37,6 +37,12 @@ def test_the_callers_per_page_and_parameters_are_kept_on_every_page(fake_canvas,
     assert fake_canvas.calls["courses"] == 3
 
 
+def test_a_per_page_in_the_path_is_kept(fake_canvas, session):
+    fake_canvas.add_courses(n=25)
+    assert len(list(session.paginate("courses?per_page=10"))) == 25
+    assert fake_canvas.calls["courses"] == 3
+
+
 def test_bookmark_pages_are_followed_as_given(fake_canvas, session):
     views = fake_canvas.add_page_views(n=25)
     listed = list(session.paginate("users/self/page_views", {"per_page": 10}))
