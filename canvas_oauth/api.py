@@ -235,7 +235,7 @@ class CanvasSession(requests.Session):
     ) -> requests.Response:
         access_token = token.access_token
         pace = pacing.for_token(access_token, self.bucket)
-        pace.acquire(deadline)
+        ticket = pace.acquire(deadline)
         remaining = None
         try:
             response = super().request(method, url, auth=_Bearer(access_token), **kwargs)
@@ -245,7 +245,7 @@ class CanvasSession(requests.Session):
             # hold the request's headers, and error reports show frames' variables.
             raise _error_for(exc, method, url) from None
         finally:
-            pace.release(remaining)
+            pace.release(ticket, remaining)
         return response
 
     def paginate(

@@ -5,7 +5,7 @@ some units while in flight, and the bucket refuses requests once it is full. Rea
 its 403s alone lets a dozen threads fill it and be refused together. Here every answer's
 ``X-Rate-Limit-Remaining`` is noted in the token's ``Pace``, and a thread about to send
 waits while the room left (as last reported, plus what leaked since, less what requests
-sent since then hold) would not fit its request and one more.
+sent after the one that reported it hold) would not fit its request and one more.
 
 Knows no HTTP and no Canvas header: the caller passes the numbers.
 """
@@ -39,8 +39,9 @@ class Pace:
         self._cond = threading.Condition()
         self._remaining: float | None = None  # as Canvas last said, None before it did
         self._seen_at = 0.0
-        self._in_flight = 0
-        self._sent_since = 0  # requests sent since Canvas last said
+        self._seen_ticket = -1  # the request whose answer said it
+        self._in_flight: set[int] = set()  # tickets, numbered in the order sent
+        self._next_ticket = 0
         self.waits = 0  # how often a request was held back
 
     def delay(self, now: float) -> float:
@@ -51,17 +52,18 @@ class Pace:
     def _delay(self, now: float) -> float:
         b = self.bucket
         if self._remaining is None:
-            room, held = b.high_water, self._in_flight
+            room, held = b.high_water, len(self._in_flight)
         else:
             room = min(b.high_water, self._remaining + b.leak_rate * (now - self._seen_at))
-            # Requests in flight when Canvas answered are in its figure already.
-            held = min(self._in_flight, self._sent_since)
+            # Requests sent before the one whose answer said it are in Canvas's figure.
+            # Those sent after may not be: answers overtake each other, so count them.
+            held = sum(1 for ticket in self._in_flight if ticket > self._seen_ticket)
         # Room for this request, and one more, so that Canvas need never refuse.
         shortfall = 2 * b.up_front_cost - (room - b.up_front_cost * held)
         return max(0.0, shortfall / b.leak_rate)
 
-    def acquire(self, deadline: float) -> None:
-        """Wait for room (never past the monotonic ``deadline``), then count one request."""
+    def acquire(self, deadline: float) -> int:
+        """Wait for room (never past the monotonic ``deadline``); return the request's ticket."""
         with self._cond:
             held_back = False
             while True:
@@ -74,17 +76,19 @@ class Pace:
                     self.waits += 1
                 # An answer may free room sooner than leaking would: release() wakes us.
                 self._cond.wait(wait)
-            self._in_flight += 1
-            self._sent_since += 1
+            ticket = self._next_ticket
+            self._next_ticket += 1
+            self._in_flight.add(ticket)
+            return ticket
 
-    def release(self, remaining: float | None, now: float | None = None) -> None:
-        """Count one request as answered; note the room Canvas reported with it, if any."""
+    def release(self, ticket: int, remaining: float | None, now: float | None = None) -> None:
+        """Count request ``ticket`` as answered; note the room Canvas reported, if any."""
         with self._cond:
-            self._in_flight -= 1
+            self._in_flight.discard(ticket)
             if remaining is not None:
                 self._remaining = remaining
                 self._seen_at = time.monotonic() if now is None else now
-                self._sent_since = 0
+                self._seen_ticket = ticket
             self._cond.notify_all()
 
 

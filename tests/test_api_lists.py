@@ -157,3 +157,14 @@ def test_threads_sharing_a_token_pace_themselves_before_canvas_refuses(
     assert statuses == [200] * 2 * THREADS
     assert fake_canvas.calls["throttled"] == 0
     assert pacing.for_token(stored_token.access_token, CanvasSession.bucket).waits > 0
+
+
+def test_threads_sharing_one_session_pace_themselves_over_http(live_fake_canvas, user, settings):
+    token = store_token(live_fake_canvas, user, domain=settings.CANVAS_OAUTH_CANVAS_DOMAIN)
+    live_fake_canvas.latency["api"] = 0.2
+    session = CanvasSession.for_user(user)
+    assert session.get("users/self").status_code == 200
+    statuses = run_threads(lambda: session.get("users/self").status_code)
+    assert statuses == [200] * 2 * THREADS
+    assert live_fake_canvas.calls["throttled"] == 0
+    assert pacing.for_token(token.access_token, CanvasSession.bucket).waits > 0

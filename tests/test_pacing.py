@@ -8,6 +8,13 @@ from canvas_oauth import pacing
 CANVAS = pacing.Bucket(high_water=600.0, leak_rate=10.0, up_front_cost=50.0)
 
 
+def reported(remaining, now=0.0):
+    """Return a pace to which Canvas answered one request with ``remaining``."""
+    pace = pacing.Pace(CANVAS)
+    pace.release(pace.acquire(deadline=0.0), remaining=remaining, now=now)
+    return pace
+
+
 def test_a_token_canvas_has_not_reported_on_goes_at_once():
     assert pacing.Pace(CANVAS).delay(now=0.0) == 0.0
 
@@ -22,9 +29,7 @@ def test_requests_in_flight_hold_room_until_a_dozen_would_fill_the_bucket():
 
 
 def test_low_remaining_makes_callers_wait_for_the_leak():
-    pace = pacing.Pace(CANVAS)
-    pace.acquire(deadline=0.0)
-    pace.release(remaining=40.0, now=100.0)
+    pace = reported(40.0, now=100.0)
     # Room for this request and one more is 100 units: 60 short, 6 s at 10 units/s.
     assert pace.delay(now=100.0) == 6.0
     assert pace.delay(now=103.0) == 3.0
@@ -32,16 +37,11 @@ def test_low_remaining_makes_callers_wait_for_the_leak():
 
 
 def test_a_throttled_answer_holds_everyone_back():
-    pace = pacing.Pace(CANVAS)
-    pace.acquire(deadline=0.0)
-    pace.release(remaining=0.0, now=0.0)
-    assert pace.delay(now=0.0) == 10.0
+    assert reported(0.0).delay(now=0.0) == 10.0
 
 
 def test_requests_sent_after_the_report_count_against_it():
-    pace = pacing.Pace(CANVAS)
-    pace.acquire(deadline=0.0)
-    pace.release(remaining=300.0, now=0.0)
+    pace = reported(300.0)
     for _ in range(4):
         pace.acquire(deadline=0.0)
     # 300 reported, 4 x 50 sent since: 100 left, just enough.
@@ -50,10 +50,24 @@ def test_requests_sent_after_the_report_count_against_it():
     assert pace.delay(now=0.0) == 5.0
 
 
-def test_the_room_never_exceeds_a_full_bucket():
+def test_an_answer_that_overtook_later_requests_does_not_forget_them():
     pace = pacing.Pace(CANVAS)
+    first = pace.acquire(deadline=0.0)
+    later = [pace.acquire(deadline=0.0) for _ in range(4)]
+    # Canvas counted the four later requests in flight when it answered the first...
+    pace.release(later[0], remaining=400.0, now=0.0)
+    # ...but the first's answer, arriving last, was written before three of them arrived.
+    pace.release(first, remaining=300.0, now=0.0)
+    # 300 less the three still in flight that were sent after the first: 150 left.
+    assert pace.delay(now=0.0) == 0.0
     pace.acquire(deadline=0.0)
-    pace.release(remaining=0.0, now=0.0)
+    assert pace.delay(now=0.0) == 0.0
+    pace.acquire(deadline=0.0)
+    assert pace.delay(now=0.0) == 5.0
+
+
+def test_the_room_never_exceeds_a_full_bucket():
+    pace = reported(0.0)
     for _ in range(11):
         pace.acquire(deadline=0.0)  # past deadlines: sent without waiting
     # An hour of leaking fills the bucket, not more: 11 in flight still hold it back.
@@ -62,8 +76,7 @@ def test_the_room_never_exceeds_a_full_bucket():
 
 def test_a_waiting_thread_goes_when_an_answer_frees_room():
     pace = pacing.Pace(CANVAS)
-    for _ in range(11):
-        pace.acquire(deadline=0.0)
+    tickets = [pace.acquire(deadline=0.0) for _ in range(11)]
     sent = threading.Event()
 
     def caller():
@@ -75,7 +88,7 @@ def test_a_waiting_thread_goes_when_an_answer_frees_room():
     while not pace.waits:  # until the caller is held back
         time.sleep(0.001)
     assert not sent.is_set()
-    pace.release(remaining=500.0)  # Canvas says there is room after all
+    pace.release(tickets[-1], remaining=500.0)  # Canvas says there is room after all
     thread.join()
     assert sent.is_set()
     assert pace.waits == 1
