@@ -152,7 +152,11 @@ class CanvasSession(requests.Session):
             path_or_url = path_or_url.decode("ascii", errors="replace")
         if not isinstance(path_or_url, str):
             raise CanvasURLError(f"An API path must be a string, not {type(path_or_url).__name__}.")
-        url = urljoin(self.api_url, path_or_url.strip())
+        path_or_url = path_or_url.strip()
+        if any(ch < " " or ch == "\x7f" for ch in path_or_url):
+            # A CR or LF would end the request line early: header injection, not a path.
+            raise CanvasURLError("An API path cannot contain control characters.")
+        url = urljoin(self.api_url, path_or_url)
         parts = urlsplit(url)
         try:
             same = _origin(url) == self._origin

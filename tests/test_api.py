@@ -83,6 +83,8 @@ def test_an_http_origin_is_honoured(live_fake_canvas, user, settings):
         "https://canvas.example.edu.evil.example.com/api/v1/users/self",
         "https://ada:pw@canvas.example.edu/api/v1/users/self",
         "https://canvas.example.edu:port/api/v1/users/self",
+        "users/self HTTP/1.1\r\nHost: evil.example.com\r\n",
+        "users/\x00self",
         42,
     ],
 )
@@ -109,6 +111,12 @@ def test_a_view_given_another_host_answers_400_not_500(browser, fake_canvas, sto
     response = browser.get("/proxy/", {"url": "https://evil.example.com/api/v1/users/self"})
     assert response.status_code == 400
     assert b"not on this Canvas instance" in response.content
+
+
+def test_nobody_logged_in_is_sent_to_log_in(client, fake_canvas):
+    response = client.get("/me/")
+    assert response.status_code == 302
+    assert response["Location"].startswith("/accounts/login/?next=")
 
 
 def test_an_instance_off_the_allow_list_is_refused(fake_canvas, user):
