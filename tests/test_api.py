@@ -107,6 +107,19 @@ def test_a_redirect_off_the_origin_drops_the_token(fake_canvas, user):
     assert session.should_strip_auth(here, "https://canvas.example.edu/files/1/x") is False
 
 
+def test_bytes_paths_and_reprs(fake_canvas, stored_token, user):
+    session = CanvasSession.for_user(user)
+    assert session.get(b"users/self").status_code == 200
+    assert stored_token.access_token not in repr(session)
+    assert session.should_strip_auth(session.origin, "https://canvas.example.edu:x/") is True
+
+
+def test_a_dropped_connection_is_canvas_unavailable(fake_canvas, stored_token, user):
+    fake_canvas.misbehave("api", "drop", times=1)
+    with pytest.raises(CanvasUnavailableError, match="could not be reached"):
+        CanvasSession.for_user(user).get("users/self")
+
+
 def test_a_view_given_another_host_answers_400_not_500(browser, fake_canvas, stored_token):
     response = browser.get("/proxy/", {"url": "https://evil.example.com/api/v1/users/self"})
     assert response.status_code == 400

@@ -72,6 +72,9 @@ def test_a_page_canvas_refuses_raises_http_error(fake_canvas, session):
 def test_an_answer_that_is_not_a_list_is_a_clear_error(fake_canvas, session):
     with pytest.raises(CanvasRequestError, match="not a list"):
         list(session.paginate("users/self"))
+    fake_canvas.misbehave("api", "garbage", times=1)
+    with pytest.raises(CanvasRequestError, match="not a list"):
+        list(session.paginate("courses"))
 
 
 def test_a_next_link_to_another_host_raises_and_that_host_sees_nothing(user):
