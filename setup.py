@@ -21,7 +21,10 @@ setup(
     },
     python_requires=">=3.10",
     install_requires=["Django>=5.2,<6.2", "requests>=2.31", "cryptography>=42"],
-    extras_require={"testing": ["responses>=0.25", "pytest>=8"]},
+    extras_require={
+        "testing": ["responses>=0.25", "pytest>=8"],
+        "canvasapi": ["canvasapi>=3.6"],
+    },
     classifiers=[
         "Framework :: Django",
         "Framework :: Django :: 5.2",

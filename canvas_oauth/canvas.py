@@ -1,14 +1,16 @@
 """Canvas's OAuth2 endpoints: the one module that speaks Canvas's wire protocol.
 
 It builds the authorize URL, exchanges codes, refreshes and revokes tokens, and turns
-Canvas's answers into ``TokenGrant`` values or ``CanvasOAuthError`` subclasses. It knows
-nothing about sessions, users or the database.
+Canvas's answers into ``TokenGrant`` values or ``CanvasOAuthError`` subclasses. For the
+REST API it knows where paths start, how Canvas says a token is dead, and how its throttle
+answers and counts. It knows nothing about sessions, users or the database.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -284,6 +286,51 @@ def is_dead_refresh_token(exc: CanvasRequestError) -> bool:
         and exc.http_status == 400
         and exc.error in DEAD_REFRESH_ERRORS
     )
+
+
+# -- The REST API (``/api/v1/``): how Canvas says "token dead" and "slow down" -------------
+
+API_PATH = "/api/v1/"
+
+# Canvas's request throttle (spec §4.3, §8.2): a leaky bucket per access token that
+# refuses requests once it holds THROTTLE_HIGH_WATER units, leaks THROTTLE_LEAK_RATE units
+# a second, and holds THROTTLE_UP_FRONT_COST units for each request in flight.
+THROTTLE_HIGH_WATER = 600.0
+THROTTLE_LEAK_RATE = 10.0
+THROTTLE_UP_FRONT_COST = 50.0
+RATE_LIMIT_REMAINING = "X-Rate-Limit-Remaining"
+_THROTTLED_BODY = b"403 Forbidden (Rate Limit Exceeded)"
+
+
+def api_base_url(base_url: str) -> str:
+    """Return the URL API paths are relative to, such as ``https://host/api/v1/``."""
+    return base_url.rstrip("/") + API_PATH
+
+
+def rejects_token(response: requests.Response) -> bool:
+    """Tell whether Canvas refused the access token itself (401 with WWW-Authenticate).
+
+    A 401 without the header means "token fine, permission missing" (spec §4.2).
+    """
+    return response.status_code == 401 and "WWW-Authenticate" in response.headers
+
+
+def is_throttled(response: requests.Response) -> bool:
+    """Tell whether Canvas's throttle refused the request: a 403 told apart by its body."""
+    if response.status_code != 403:
+        return False
+    if not response.headers.get("Content-Type", "").startswith("text/plain"):
+        return False  # Canvas's permission 403s are JSON; do not read a large body
+    return response.content.startswith(_THROTTLED_BODY)
+
+
+def rate_limit_remaining(response: requests.Response) -> float | None:
+    """Return the units left in the token's bucket, as Canvas reported them, if it did."""
+    try:
+        value = float(response.headers.get(RATE_LIMIT_REMAINING, ""))
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
 
 
 def _parse_expires_in(raw: object) -> int:

@@ -149,6 +149,7 @@ def _check_common(s: conf.CanvasOAuthSettings) -> list[checks.CheckMessage]:
         (19, "CANVAS_OAUTH_CONNECT_TIMEOUT", s.connect_timeout, "2 seconds"),
         (20, "CANVAS_OAUTH_REFRESH_WAIT", s.refresh_wait, "1 second"),
         (22, "CANVAS_OAUTH_BREAKER_COOLDOWN", s.breaker_cooldown, "30 seconds"),
+        (23, "CANVAS_OAUTH_API_TIMEOUT", s.api_timeout, "30 seconds"),
     ):
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
             errors.append(
@@ -158,6 +159,15 @@ def _check_common(s: conf.CanvasOAuthSettings) -> list[checks.CheckMessage]:
                     f"The default is {default}.",
                 )
             )
+    budget = s.api_retry_budget
+    if isinstance(budget, bool) or not isinstance(budget, (int, float)) or not budget >= 0:
+        errors.append(
+            _error(
+                24,
+                "CANVAS_OAUTH_API_RETRY_BUDGET must be a number of seconds, 0 or more.",
+                "The default is 30 seconds; 0 gives a throttled API call back at once.",
+            )
+        )
     threshold = s.breaker_threshold
     if isinstance(threshold, bool) or not isinstance(threshold, int) or threshold < 1:
         errors.append(

@@ -44,6 +44,10 @@ DEFAULTS: dict[str, Any] = {
     "CANVAS_OAUTH_INSTANCE_RESOLVER": "canvas_oauth.instances.single_domain",
     "CANVAS_OAUTH_STATE_CACHE": "default",
     "CANVAS_OAUTH_REVOKE_ON_USER_DELETE": True,
+    # API calls (canvas_oauth.api): list pages and reports take seconds, not milliseconds.
+    "CANVAS_OAUTH_API_TIMEOUT": 30.0,
+    # Canvas's bucket leaks 10 units/s: 30 s frees room for a dozen requests.
+    "CANVAS_OAUTH_API_RETRY_BUDGET": 30.0,
 }
 
 REQUIRED = (
@@ -123,6 +127,8 @@ class CanvasOAuthSettings:
     instance_resolver = _Setting()
     state_cache = _Setting()
     revoke_on_user_delete = _Setting()
+    api_timeout = _Setting()
+    api_retry_budget = _Setting()
 
 
 settings = CanvasOAuthSettings()

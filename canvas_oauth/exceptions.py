@@ -169,3 +169,19 @@ class InvalidTokenError(MissingTokenError):
     """Canvas rejected a stored access token; it is gone and the dance starts again."""
 
     default_message = "Canvas no longer accepts your authorization. Please authorize again."
+
+
+class CanvasThrottledError(CanvasOAuthError):
+    """Canvas kept throttling an API call until ``CANVAS_OAUTH_API_RETRY_BUDGET`` ran out."""
+
+    status_code = 503
+    code = "canvas_throttled"
+    default_message = "Canvas is busy with this account's requests. Please try again in a minute."
+
+
+class CanvasURLError(CanvasOAuthError):
+    """An API call named a URL off the session's Canvas origin; nothing was sent there."""
+
+    status_code = 400
+    code = "url_not_on_canvas"
+    default_message = "That address is not on this Canvas instance, so it was not called."

@@ -30,10 +30,12 @@ __all__ = [
     "aget_oauth_token",
     "authorize_url",
     "get_oauth_token",
+    "get_token_row",
     "handle_missing_token",
     "invalidate_oauth_token",
     "oauth_callback",
     "refresh_oauth_token",
+    "remember_token",
     "render_oauth_error",
     "revoke_oauth_token",
     "safe_next_url",
@@ -82,6 +84,16 @@ def refresh_oauth_token(request: HttpRequest, domain: str | None = None) -> Canv
     token = tokens.refresh(token, force=True)
     _cache(request)[_cache_key(request, key)] = token
     return token
+
+
+def get_token_row(request: HttpRequest, domain: str | None = None) -> CanvasOAuth2Token:
+    """Return the token row ``get_oauth_token`` reads its access token from."""
+    return _token_for(request, domain)
+
+
+def remember_token(request: HttpRequest, token: CanvasOAuth2Token) -> None:
+    """Let later calls in this request use ``token``, refreshed after Canvas rejected one."""
+    _cache(request)[_cache_key(request, token.domain)] = token
 
 
 def _token_for(request: HttpRequest, domain: str | None) -> CanvasOAuth2Token:

@@ -61,8 +61,13 @@ def get_token_for_user(user, domain: str | None = None) -> str:
     try:
         return get_token(user, key).access_token
     except MissingTokenError as exc:
-        exc.authorize_url = f"{reverse('canvas-oauth-authorize')}?{urlencode({'domain': key})}"
+        exc.authorize_url = authorize_path(key)
         raise
+
+
+def authorize_path(domain: str) -> str:
+    """Return the path on this site that starts the dance for ``domain`` (stored form)."""
+    return f"{reverse('canvas-oauth-authorize')}?{urlencode({'domain': domain})}"
 
 
 def _usable(token: CanvasOAuth2Token) -> bool:

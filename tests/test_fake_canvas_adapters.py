@@ -252,6 +252,16 @@ def test_fault_throttle_is_403_text(fake):
     assert response.headers["X-Rate-Limit-Remaining"] == "0.0"
 
 
+def test_fault_invalid_token_is_the_401_of_a_dead_token(fake):
+    token = fake.issue_token()["access_token"]
+    fake.misbehave("api", "invalid_token", times=1)
+    response = users_self(fake, token)
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"] == 'Bearer realm="canvas-lms"'
+    assert response.json() == {"errors": [{"message": "Invalid access token."}]}
+    assert users_self(fake, token).status_code == 200
+
+
 @pytest.mark.parametrize("timeout", [0.1, (5, 0.1)])
 def test_fault_slow_times_out_a_short_read_timeout(fake, timeout):
     token = fake.issue_token()["access_token"]

@@ -7,23 +7,16 @@ checks that the documented fixtures and calls work as written.
 from datetime import timedelta
 
 import pytest
-import requests
-from django.conf import settings
 from django.http import JsonResponse
 from django.urls import include, path
 from django.utils import timezone
 
+from canvas_oauth.api import canvas_session
 from canvas_oauth.models import CanvasOAuth2Token
-from canvas_oauth.oauth import get_oauth_token
 
 
 def whoami(request):
-    token = get_oauth_token(request)
-    response = requests.get(
-        f"https://{settings.CANVAS_OAUTH_CANVAS_DOMAIN}/api/v1/users/self",
-        headers={"Authorization": f"Bearer {token}"},
-        timeout=10,
-    )
+    response = canvas_session(request).get("users/self")
     response.raise_for_status()
     return JsonResponse({"name": response.json()["name"]})
 

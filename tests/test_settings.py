@@ -45,6 +45,8 @@ def test_defaults_apply_when_unset(settings):
     assert conf.settings.connect_timeout == 2.0
     assert conf.settings.breaker_threshold == 5
     assert conf.settings.breaker_cooldown == 30.0
+    assert conf.settings.api_timeout == 30.0
+    assert conf.settings.api_retry_budget == 30.0
 
 
 @pytest.mark.parametrize(
@@ -79,6 +81,11 @@ def test_defaults_apply_when_unset(settings):
         ("CANVAS_OAUTH_BREAKER_THRESHOLD", 0, "canvas_oauth.E021"),
         ("CANVAS_OAUTH_BREAKER_THRESHOLD", 2.5, "canvas_oauth.E021"),
         ("CANVAS_OAUTH_BREAKER_COOLDOWN", None, "canvas_oauth.E022"),
+        ("CANVAS_OAUTH_API_TIMEOUT", 0, "canvas_oauth.E023"),
+        ("CANVAS_OAUTH_API_TIMEOUT", "30", "canvas_oauth.E023"),
+        ("CANVAS_OAUTH_API_RETRY_BUDGET", -1, "canvas_oauth.E024"),
+        ("CANVAS_OAUTH_API_RETRY_BUDGET", float("nan"), "canvas_oauth.E024"),
+        ("CANVAS_OAUTH_API_RETRY_BUDGET", None, "canvas_oauth.E024"),
     ],
 )
 def test_each_bad_setting_has_its_own_check(name, value, check_id):

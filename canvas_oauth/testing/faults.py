@@ -24,6 +24,7 @@ MODES = frozenset(
         "drop",
         "missing_token",
         "throttle",
+        "invalid_token",
     }
 )
 DEFAULT_DELAY = 30.0
@@ -136,5 +137,9 @@ def faulty_answer(fault: Fault, answer: Callable[[], FakeResponse]) -> FakeRespo
         return FakeResponse(200, {"Content-Type": HTML_TYPE}, body)
     if fault.mode == "throttle":
         return errors.rate_limited()
+    if fault.mode == "invalid_token":
+        # What Canvas says when a token dies before its expiry, or when the developer key
+        # is turned off for the account (spec §4.2): refreshing does not help then.
+        return errors.invalid_access_token()
     # missing_token: a well-formed success that forgot the one field that matters.
     return json_response(200, {"token_type": "Bearer", "canvas_region": "unknown"})

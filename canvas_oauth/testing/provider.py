@@ -227,7 +227,8 @@ class FakeCanvas(AuthorizationEndpoint, TokenEndpoint, ApiEndpoint):
         Modes: "slow" (the real answer after ``delay`` seconds), "wrong_type" (the real
         answer as text/plain), "error" (500 HTML), "unavailable" (503), "garbage" (200,
         not JSON), "html" (200 HTML page), "drop" (no answer at all), "missing_token"
-        (200 JSON without ``access_token``) and "throttle" (Canvas's 403 rate limit).
+        (200 JSON without ``access_token``), "throttle" (Canvas's 403 rate limit) and
+        "invalid_token" (the API's 401 for a dead token, with ``WWW-Authenticate``).
         Only "slow" and "wrong_type" let the request change any state.
 
         With ``rate`` (0 to 1) only that share of the calls fails, picked at random by

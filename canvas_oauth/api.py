@@ -1,0 +1,388 @@
+"""Call the Canvas REST API as a user: ``CanvasSession`` and the functions that build one.
+
+A ``CanvasSession`` is a ``requests.Session`` bound to one (Django user, Canvas instance).
+Paths are relative to the instance's ``/api/v1/``; the session sends the user's token
+(refreshed when due), refreshes and retries once when Canvas rejects it, paces and retries
+calls Canvas throttles, and follows ``Link`` pages. It sends nothing off its Canvas origin.
+"""
+
+from __future__ import annotations
+
+import http.cookiejar
+import logging
+import random
+import threading
+import time
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, urljoin, urlsplit, urlunsplit
+
+import requests
+from django.http import HttpRequest
+from django.views.decorators.debug import sensitive_variables
+from requests.adapters import HTTPAdapter
+from requests.auth import AuthBase
+
+from canvas_oauth import canvas, conf, instances, oauth, pacing, tokens
+from canvas_oauth.exceptions import (
+    CanvasRequestError,
+    CanvasThrottledError,
+    CanvasUnavailableError,
+    CanvasURLError,
+    InvalidTokenError,
+    MissingTokenError,
+)
+from canvas_oauth.models import CanvasOAuth2Token
+
+if TYPE_CHECKING:
+    import canvasapi
+
+__all__ = ["CanvasSession", "canvas_session", "canvasapi_for"]
+
+logger = logging.getLogger(__name__)
+
+BUCKET = pacing.Bucket(
+    canvas.THROTTLE_HIGH_WATER, canvas.THROTTLE_LEAK_RATE, canvas.THROTTLE_UP_FRONT_COST
+)
+# Canvas caps per_page (100 on hosted instances); fewer pages, fewer throttle units.
+DEFAULT_PER_PAGE = 100
+# A throttled call waits about this long before its first retry, doubling up to the cap.
+# Canvas admits a request again as soon as the bucket is below full: a fraction of a second.
+BACKOFF_FIRST = 0.5
+BACKOFF_MAX = 8.0
+# Connections kept alive per Canvas origin. About a dozen requests in flight on one token
+# fill Canvas's bucket, so more would only wait.
+POOL_SIZE = 16
+
+_adapters: dict[str, HTTPAdapter] = {}
+_adapters_lock = threading.Lock()
+
+
+def _pooled_adapter(origin: str) -> HTTPAdapter:
+    """Return the process's adapter for ``origin``: its kept-alive connections, shared."""
+    with _adapters_lock:
+        adapter = _adapters.get(origin)
+        if adapter is None:
+            adapter = _adapters[origin] = HTTPAdapter(pool_connections=1, pool_maxsize=POOL_SIZE)
+        return adapter
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    """Return (scheme, host, port) of ``url``, the default port spelled out."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    port = parts.port or {"https": 443, "http": 80}.get(scheme)
+    return scheme, (parts.hostname or "").lower(), port
+
+
+class _Bearer(AuthBase):
+    """Put the access token on a request; its repr (in tracebacks) does not show it."""
+
+    def __init__(self, access_token: str) -> None:
+        self._access_token = access_token
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers["Authorization"] = f"Bearer {self._access_token}"
+        return request
+
+    def __repr__(self) -> str:
+        return "_Bearer(…)"
+
+
+class CanvasSession(requests.Session):
+    """A ``requests.Session`` that calls one Canvas instance's API as one user.
+
+    ``session.get("users/self")`` and ``session.get("courses/42/assignments")`` are
+    relative to ``/api/v1/``; absolute URLs must be on the same Canvas origin, or
+    ``CanvasURLError`` is raised and nothing is sent. Each call sends the user's token,
+    refreshed when it expires within ``CANVAS_OAUTH_TOKEN_EXPIRATION_BUFFER``. A ``401``
+    with ``WWW-Authenticate`` is refreshed and retried once; a second one deletes the token
+    and raises ``InvalidTokenError``. A throttled call is retried within
+    ``CANVAS_OAUTH_API_RETRY_BUDGET`` seconds, then raises ``CanvasThrottledError``. Any
+    other answer is returned as it is. Safe to share between threads.
+    """
+
+    # Canvas's throttle numbers; a self-hosted Canvas may have changed its Settings.
+    bucket: pacing.Bucket = BUCKET
+
+    def __init__(self, user: Any, domain: str | None = None, *, request: HttpRequest | None = None):
+        super().__init__()
+        self.user = user
+        self.domain = tokens.resolve_domain(domain)
+        instances.get(self.domain)  # an instance off the allow-list raises here
+        self.origin = conf.base_url(self.domain)
+        self.api_url = canvas.api_base_url(self.origin)
+        self._origin = _origin(self.origin)
+        self._request = request
+        self._token: CanvasOAuth2Token | None = None
+        self._token_lock = threading.Lock()
+        # The API is called with the token alone: cookies Canvas sets would only be shared
+        # state between threads (and a second way in), so none are kept.
+        self.cookies.set_policy(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
+        self.mount(self.origin + "/", _pooled_adapter(self.origin))
+
+    @classmethod
+    def for_user(cls, user: Any, domain: str | None = None) -> CanvasSession:
+        """Return a session for ``user`` outside a request (Celery, commands, cron).
+
+        When the user has to authorize (again), the ``MissingTokenError`` (or
+        ``InvalidTokenError``) it raises carries ``authorize_url``, a path on this site.
+        """
+        return cls(user, domain)
+
+    def __repr__(self) -> str:
+        return f"<CanvasSession user={getattr(self.user, 'pk', None)} {self.origin}>"
+
+    def close(self) -> None:
+        """Close this session; the connections it shares with other sessions stay open."""
+        shared = _pooled_adapter(self.origin)
+        for adapter in self.adapters.values():
+            if adapter is not shared:
+                adapter.close()
+
+    # -- URLs ------------------------------------------------------------------------------
+
+    def url_for(self, path_or_url: str) -> str:
+        """Return the full URL of an API path, or ``path_or_url`` when on this origin.
+
+        Raise ``CanvasURLError`` for anything else: another host, scheme or port, or a URL
+        with credentials in it.
+        """
+        if isinstance(path_or_url, bytes):
+            path_or_url = path_or_url.decode("ascii", errors="replace")
+        if not isinstance(path_or_url, str):
+            raise CanvasURLError(f"An API path must be a string, not {type(path_or_url).__name__}.")
+        path_or_url = path_or_url.strip()
+        if any(ch < " " or ch == "\x7f" for ch in path_or_url):
+            # A CR or LF would end the request line early: header injection, not a path.
+            raise CanvasURLError("An API path cannot contain control characters.")
+        url = urljoin(self.api_url, path_or_url)
+        parts = urlsplit(url)
+        try:
+            same = _origin(url) == self._origin
+        except ValueError:  # a port that is not a number
+            same = False
+        if not same or parts.username is not None or parts.password is not None:
+            raise CanvasURLError()
+        # Spelled as the origin is (case, default port): one connection pool per origin.
+        return self.origin + urlunsplit(("", "", parts.path, parts.query, ""))
+
+    def should_strip_auth(self, old_url: str, new_url: str) -> bool:
+        """Drop the token from a redirect that leaves this Canvas origin (a file's host)."""
+        try:
+            leaves = _origin(new_url) != self._origin
+        except ValueError:
+            leaves = True
+        return leaves or super().should_strip_auth(old_url, new_url)
+
+    # -- Calls -----------------------------------------------------------------------------
+
+    @sensitive_variables()
+    def request(  # type: ignore[override]
+        self,
+        method: str | bytes,
+        url: str | bytes,
+        params: Any = None,
+        data: Any = None,
+        headers: Any = None,
+        cookies: Any = None,
+        files: Any = None,
+        auth: Any = None,
+        timeout: Any = None,
+        **kwargs: Any,
+    ) -> requests.Response:
+        """Send one API call as the session's user; see the class for what is retried.
+
+        ``auth`` is ignored: the session always authenticates as its user.
+        """
+        target = self.url_for(url)  # type: ignore[arg-type]
+        if timeout is None:
+            api_timeout = float(conf.settings.api_timeout)
+            timeout = (min(float(conf.settings.connect_timeout), api_timeout), api_timeout)
+        kwargs.update(
+            params=params, data=data, headers=headers, cookies=cookies, files=files, timeout=timeout
+        )
+        deadline = time.monotonic() + float(conf.settings.api_retry_budget)
+        refreshed = False
+        throttled = 0
+        while True:
+            token = self._current_token()
+            response = self._send(method, target, token, deadline, kwargs)
+            if canvas.rejects_token(response):
+                response.close()
+                if refreshed:
+                    self._reject()
+                refreshed = True
+                self._refresh(token)
+                continue
+            if canvas.is_throttled(response):
+                response.close()
+                throttled += 1
+                wait = min(_backoff(throttled), deadline - time.monotonic())
+                if wait <= 0:
+                    logger.warning(
+                        "Canvas throttled %s %s %s times; giving up", method, target, throttled
+                    )
+                    raise CanvasThrottledError()
+                time.sleep(wait)
+                continue
+            return response
+
+    @sensitive_variables()
+    def _send(
+        self,
+        method: str | bytes,
+        url: str,
+        token: CanvasOAuth2Token,
+        deadline: float,
+        kwargs: dict[str, Any],
+    ) -> requests.Response:
+        access_token = token.access_token
+        pace = pacing.for_token(access_token, self.bucket)
+        ticket = pace.acquire(deadline)
+        remaining = None
+        try:
+            response = super().request(method, url, auth=_Bearer(access_token), **kwargs)
+            remaining = canvas.rate_limit_remaining(response)
+        except requests.RequestException as exc:
+            # Raised afresh, without the chain: the frames of requests and urllib3 below
+            # hold the request's headers, and error reports show frames' variables.
+            raise _error_for(exc, method, url) from None
+        finally:
+            pace.release(ticket, remaining)
+        return response
+
+    def paginate(
+        self, path: str, params: dict[str, Any] | None = None, *, max_pages: int | None = None
+    ) -> Iterator[Any]:
+        """Yield the items of every page of a list, following ``Link: rel="next"``.
+
+        ``per_page`` is 100 unless ``params`` or ``path`` sets it. Stop after ``max_pages``
+        pages when given. A page that is not a success raises ``requests.HTTPError``; a next
+        link off this Canvas origin raises ``CanvasURLError`` before anything is sent there.
+        """
+        url = self.url_for(path)
+        query: dict[str, Any] | None = dict(params or {})
+        if "per_page" not in query and "per_page" not in parse_qs(urlsplit(url).query):
+            query["per_page"] = DEFAULT_PER_PAGE
+        pages = 0
+        while max_pages is None or pages < max_pages:
+            with self.get(url, params=query) as response:
+                response.raise_for_status()
+                items = _page_items(response)
+                following = response.links.get("next", {}).get("url")
+            pages += 1
+            yield from items
+            if not following:
+                return
+            url = self.url_for(following)
+            query = None  # Canvas repeats the query in its links, as the next page needs it
+
+    # -- The token -------------------------------------------------------------------------
+
+    def _current_token(self) -> CanvasOAuth2Token:
+        with self._token_lock:
+            token = self._token
+            if token is None or token.expires_within(conf.settings.token_expiration_buffer):
+                token = self._token = self._fetch()
+            return token
+
+    def _fetch(self) -> CanvasOAuth2Token:
+        if self._request is not None:
+            return oauth.get_token_row(self._request, self.domain)
+        try:
+            return tokens.get_token(self.user, self.domain)
+        except MissingTokenError as exc:
+            exc.authorize_url = tokens.authorize_path(self.domain)
+            raise
+
+    def _refresh(self, rejected: CanvasOAuth2Token) -> None:
+        """Refresh after Canvas rejected ``rejected``'s access token, unless done already."""
+        with self._token_lock:
+            if self._token is not rejected and self._token is not None:
+                return  # another thread of this session refreshed it meanwhile
+            try:
+                # force: another process may have refreshed it already; then that token
+                # is used, and Canvas is not asked (which would kill that process's token).
+                token = tokens.refresh(rejected, force=True)
+            except MissingTokenError as exc:
+                self._token = None
+                if self._request is None:
+                    exc.authorize_url = tokens.authorize_path(self.domain)
+                raise
+            self._token = token
+            if self._request is not None:
+                oauth.remember_token(self._request, token)
+
+    def _reject(self) -> None:
+        """Canvas rejected a fresh token too: forget it, and raise ``InvalidTokenError``."""
+        with self._token_lock:
+            self._token = None
+        logger.warning(
+            "Canvas rejected the refreshed token of user %s on %s",
+            getattr(self.user, "pk", None),
+            self.domain,
+        )
+        if self._request is not None:
+            oauth.invalidate_oauth_token(self._request, self.domain)  # raises
+        tokens.invalidate_token(self.user, self.domain)
+        raise InvalidTokenError(authorize_url=tokens.authorize_path(self.domain))
+
+
+def _backoff(attempt: int) -> float:
+    """Return the wait before retry ``attempt`` (from 1): doubling, with jitter."""
+    ceiling = min(BACKOFF_MAX, BACKOFF_FIRST * 2 ** (attempt - 1))
+    # Half fixed, half random: threads throttled together do not come back together.
+    return ceiling / 2 + random.uniform(0, ceiling / 2)  # noqa: S311 -- not a secret
+
+
+def _error_for(exc: requests.RequestException, method: str | bytes, url: str) -> Exception:
+    name = type(exc).__name__
+    if isinstance(exc, requests.Timeout):
+        logger.warning("Canvas did not answer %s %s in time (%s)", method, url, name)
+        return CanvasUnavailableError()
+    if isinstance(exc, requests.ConnectionError):
+        logger.warning("Canvas unreachable for %s %s (%s)", method, url, name)
+        return CanvasUnavailableError("Canvas could not be reached. Please try again in a moment.")
+    logger.warning("Canvas's answer to %s %s could not be read (%s)", method, url, name)
+    return CanvasRequestError()
+
+
+def _page_items(response: requests.Response) -> list[Any]:
+    try:
+        items = response.json()
+    except ValueError:
+        items = None
+    if not isinstance(items, list):
+        raise CanvasRequestError(
+            "Canvas answered a list request with something that is not a list.",
+            http_status=response.status_code,
+        )
+    return items
+
+
+def canvas_session(request: HttpRequest, domain: str | None = None) -> CanvasSession:
+    """Return a ``CanvasSession`` for ``request.user``, in a view.
+
+    ``domain`` defaults to the instance the request is for. The token is the one
+    ``get_oauth_token(request)`` returns; errors reach ``OAuthMiddleware``, which restarts
+    the dance when the user has to authorize (again).
+    """
+    oauth.require_login(request)
+    key = instances.domain_key(domain) if domain else instances.resolve(request)
+    return CanvasSession(request.user, key, request=request)
+
+
+def canvasapi_for(request_or_user: Any, domain: str | None = None) -> canvasapi.Canvas:
+    """Return a ``canvasapi.Canvas`` whose calls go through a ``CanvasSession``.
+
+    Pass the request in a view, or the user outside one. Needs the ``canvasapi`` extra:
+    ``pip install "django-canvas-oauth[canvasapi]"``.
+    """
+    from canvas_oauth import canvasapi_adapter
+
+    if isinstance(request_or_user, HttpRequest):
+        session = canvas_session(request_or_user, domain)
+    else:
+        session = CanvasSession.for_user(request_or_user, domain)
+    return canvasapi_adapter.canvas(session)

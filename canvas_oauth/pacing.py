@@ -1,0 +1,110 @@
+"""Pace the API calls made with one access token, across every thread of the process.
+
+Canvas throttles per access token with a leaky bucket (see ``canvas``): each request holds
+some units while in flight, and the bucket refuses requests once it is full. Reacting to
+its 403s alone lets a dozen threads fill it and be refused together. Here every answer's
+``X-Rate-Limit-Remaining`` is noted in the token's ``Pace``, and a thread about to send
+waits while the room left (as last reported, plus what leaked since, less what requests
+sent after the one that reported it hold) would not fit its request and one more.
+
+Knows no HTTP and no Canvas header: the caller passes the numbers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+
+# Paces of tokens not used for a while are dropped; a new one starts from a full bucket.
+MAX_TOKENS = 1024
+
+
+@dataclass(frozen=True)
+class Bucket:
+    """The throttle's numbers: units when full, units leaked a second, units per request."""
+
+    high_water: float
+    leak_rate: float
+    up_front_cost: float
+
+
+class Pace:
+    """The bucket of one access token, as this process knows it; safe across threads."""
+
+    def __init__(self, bucket: Bucket) -> None:
+        self.bucket = bucket
+        self._cond = threading.Condition()
+        self._remaining: float | None = None  # as Canvas last said, None before it did
+        self._seen_at = 0.0
+        self._seen_ticket = -1  # the request whose answer said it
+        self._in_flight: set[int] = set()  # tickets, numbered in the order sent
+        self._next_ticket = 0
+        self.waits = 0  # how often a request was held back
+
+    def delay(self, now: float) -> float:
+        """Return how long a request about to be sent at ``now`` should wait; 0 to go."""
+        with self._cond:
+            return self._delay(now)
+
+    def _delay(self, now: float) -> float:
+        b = self.bucket
+        if self._remaining is None:
+            room, held = b.high_water, len(self._in_flight)
+        else:
+            room = min(b.high_water, self._remaining + b.leak_rate * (now - self._seen_at))
+            # Requests sent before the one whose answer said it are in Canvas's figure.
+            # Those sent after may not be: answers overtake each other, so count them.
+            held = sum(1 for ticket in self._in_flight if ticket > self._seen_ticket)
+        # Room for this request, and one more, so that Canvas need never refuse.
+        shortfall = 2 * b.up_front_cost - (room - b.up_front_cost * held)
+        return max(0.0, shortfall / b.leak_rate)
+
+    def acquire(self, deadline: float) -> int:
+        """Wait for room (never past the monotonic ``deadline``); return the request's ticket."""
+        with self._cond:
+            held_back = False
+            while True:
+                now = time.monotonic()
+                wait = min(self._delay(now), deadline - now)
+                if wait <= 0:
+                    break
+                if not held_back:
+                    held_back = True
+                    self.waits += 1
+                # An answer may free room sooner than leaking would: release() wakes us.
+                self._cond.wait(wait)
+            ticket = self._next_ticket
+            self._next_ticket += 1
+            self._in_flight.add(ticket)
+            return ticket
+
+    def release(self, ticket: int, remaining: float | None, now: float | None = None) -> None:
+        """Count request ``ticket`` as answered; note the room Canvas reported, if any."""
+        with self._cond:
+            self._in_flight.discard(ticket)
+            if remaining is not None:
+                self._remaining = remaining
+                self._seen_at = time.monotonic() if now is None else now
+                self._seen_ticket = ticket
+            self._cond.notify_all()
+
+
+_paces: OrderedDict[str, Pace] = OrderedDict()
+_lock = threading.Lock()
+
+
+def for_token(access_token: str, bucket: Bucket) -> Pace:
+    """Return the process's ``Pace`` of ``access_token`` (kept under a digest, not the token)."""
+    key = hashlib.sha256(access_token.encode()).hexdigest()
+    with _lock:
+        pace = _paces.get(key)
+        if pace is None:
+            pace = _paces[key] = Pace(bucket)
+            if len(_paces) > MAX_TOKENS:
+                _paces.popitem(last=False)
+        else:
+            _paces.move_to_end(key)
+        return pace

@@ -1,0 +1,356 @@
+"""``canvas_oauth.api``: the API session, against the fake Canvas.
+
+Views go through the test client and ``OAuthMiddleware``; jobs use ``for_user``.
+"""
+
+import logging
+
+import pytest
+from django.http import JsonResponse
+from django.urls import include, path
+
+from canvas_oauth import pacing, tokens
+from canvas_oauth.api import CanvasSession, canvas_session
+from canvas_oauth.exceptions import (
+    CanvasThrottledError,
+    CanvasUnavailableError,
+    CanvasURLError,
+    InvalidTokenError,
+    MissingTokenError,
+)
+from canvas_oauth.models import CanvasOAuth2Token
+from canvas_oauth.testing import FakeCanvas, mock_canvas
+from canvas_oauth.testing.pytest_plugin import fake_from_settings
+from tests.conftest import callback_path, store_token
+
+# Canvas's throttle, leaking a hundred times faster: pacing waits milliseconds, not seconds.
+QUICK_BUCKET = pacing.Bucket(high_water=600.0, leak_rate=1000.0, up_front_cost=50.0)
+
+
+def me(request):
+    response = canvas_session(request, request.GET.get("domain")).get("users/self")
+    return JsonResponse({"status": response.status_code, "body": response.json()})
+
+
+def proxy(request):
+    """A view that calls whatever URL it is given: the session must refuse other hosts."""
+    response = canvas_session(request).get(request.GET["url"])
+    return JsonResponse({"status": response.status_code})
+
+
+urlpatterns = [
+    path("oauth/", include("canvas_oauth.urls")),
+    path("me/", me),
+    path("proxy/", proxy),
+]
+
+pytestmark = [pytest.mark.django_db, pytest.mark.urls(__name__)]
+
+
+def quick_session(user, domain=None):
+    session = CanvasSession.for_user(user, domain)
+    session.bucket = QUICK_BUCKET
+    return session
+
+
+# -- URLs -------------------------------------------------------------------------------------
+
+
+def test_paths_are_relative_to_api_v1(fake_canvas, stored_token, user):
+    session = CanvasSession.for_user(user)
+    assert session.url_for("users/self") == "https://canvas.example.edu/api/v1/users/self"
+    assert session.url_for("/api/v1/courses?x=1") == "https://canvas.example.edu/api/v1/courses?x=1"
+    assert session.get("users/self").json()["name"] == "Ada Lovelace"
+    same_origin = "https://CANVAS.example.edu:443/api/v1/users/self"
+    assert session.get(same_origin).status_code == 200
+    assert fake_canvas.calls["users_self"] == 2
+
+
+def test_an_http_origin_is_honoured(live_fake_canvas, user, settings):
+    store_token(live_fake_canvas, user, domain=settings.CANVAS_OAUTH_CANVAS_DOMAIN)
+    session = CanvasSession.for_user(user)
+    assert session.url_for("users/self") == f"{live_fake_canvas.base_url}/api/v1/users/self"
+    assert session.get("users/self").json()["name"] == "Ada Lovelace"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://evil.example.com/api/v1/users/self",
+        "//evil.example.com/api/v1/users/self",
+        "http://canvas.example.edu/api/v1/users/self",
+        "https://canvas.example.edu:8443/api/v1/users/self",
+        "https://canvas.example.edu.evil.example.com/api/v1/users/self",
+        "https://ada:pw@canvas.example.edu/api/v1/users/self",
+        "https://canvas.example.edu:port/api/v1/users/self",
+        "users/self HTTP/1.1\r\nHost: evil.example.com\r\n",
+        "users/\x00self",
+        42,
+    ],
+)
+def test_other_hosts_are_refused_and_never_see_the_token(user, url):
+    canvas = fake_from_settings()
+    evil = FakeCanvas(base_url="https://evil.example.com")
+    with mock_canvas(canvas, evil) as mock:
+        store_token(canvas, user)
+        session = CanvasSession.for_user(user)
+        with pytest.raises(CanvasURLError):
+            session.get(url)
+        assert len(mock.calls) == 0
+    assert sum(evil.calls.values()) == 0
+
+
+def test_a_redirect_off_the_origin_drops_the_token(fake_canvas, user):
+    session = CanvasSession.for_user(user)
+    here = "https://canvas.example.edu/api/v1/files/1/download"
+    assert session.should_strip_auth(here, "https://files.example.com/f/1") is True
+    assert session.should_strip_auth(here, "https://canvas.example.edu/files/1/x") is False
+
+
+def test_bytes_paths_and_reprs(fake_canvas, stored_token, user):
+    session = CanvasSession.for_user(user)
+    assert session.get(b"users/self").status_code == 200
+    assert stored_token.access_token not in repr(session)
+    assert session.should_strip_auth(session.origin, "https://canvas.example.edu:x/") is True
+
+
+def test_a_dropped_connection_is_canvas_unavailable(fake_canvas, stored_token, user):
+    fake_canvas.misbehave("api", "drop", times=1)
+    with pytest.raises(CanvasUnavailableError, match="could not be reached"):
+        CanvasSession.for_user(user).get("users/self")
+
+
+def test_a_view_given_another_host_answers_400_not_500(browser, fake_canvas, stored_token):
+    response = browser.get("/proxy/", {"url": "https://evil.example.com/api/v1/users/self"})
+    assert response.status_code == 400
+    assert b"not on this Canvas instance" in response.content
+
+
+def test_nobody_logged_in_is_sent_to_log_in(client, fake_canvas):
+    response = client.get("/me/")
+    assert response.status_code == 302
+    assert response["Location"].startswith("/accounts/login/?next=")
+
+
+def test_an_instance_off_the_allow_list_is_refused(fake_canvas, user):
+    from canvas_oauth.exceptions import UnknownCanvasInstanceError
+
+    with pytest.raises(UnknownCanvasInstanceError):
+        CanvasSession.for_user(user, "evil.example.com")
+
+
+# -- Tokens and the 401 rule ------------------------------------------------------------------
+
+
+def test_a_view_calls_canvas_as_its_user(browser, fake_canvas, stored_token):
+    assert browser.get("/me/").json()["body"]["name"] == "Ada Lovelace"
+
+
+def test_a_view_without_a_token_sends_the_user_to_canvas(browser, fake_canvas):
+    response = browser.get("/me/")
+    assert response.status_code == 302
+    assert "/login/oauth2/auth?" in response["Location"]
+    assert fake_canvas.calls["users_self"] == 0
+
+
+def test_a_job_without_a_token_gets_the_authorize_url(fake_canvas, user):
+    with pytest.raises(MissingTokenError) as caught:
+        CanvasSession.for_user(user).get("users/self")
+    assert caught.value.authorize_url == "/oauth/authorize?domain=canvas.example.edu"
+
+
+def test_an_expiring_token_is_refreshed_before_the_call(fake_canvas, user):
+    store_token(fake_canvas, user, expires_in=-10)
+    fake_canvas.expire_access_tokens()
+    assert CanvasSession.for_user(user).get("users/self").status_code == 200
+    assert fake_canvas.calls["token:refresh_token"] == 1
+    assert fake_canvas.calls["users_self"] == 1
+
+
+def test_a_token_that_died_early_is_refreshed_and_the_call_retried(fake_canvas, stored_token, user):
+    fake_canvas.expire_access_tokens()  # Canvas says no; our row says an hour is left
+    response = CanvasSession.for_user(user).get("users/self")
+    assert response.status_code == 200
+    assert fake_canvas.calls["token:refresh_token"] == 1
+    assert fake_canvas.calls["users_self"] == 2
+    assert CanvasOAuth2Token.objects.get().access_token != stored_token.access_token
+
+
+def test_a_token_another_process_refreshed_is_used_without_refreshing_again(
+    fake_canvas, stored_token, user
+):
+    session = CanvasSession.for_user(user)
+    assert session.get("users/self").status_code == 200
+    # Another process refreshes: Canvas replaces the access token this session holds.
+    tokens.refresh(CanvasOAuth2Token.objects.get(), force=True)
+    assert session.get("users/self").status_code == 200
+    assert fake_canvas.calls["token:refresh_token"] == 1  # the other process's only
+    assert fake_canvas.calls["users_self"] == 3
+
+
+def test_a_revoked_token_sends_a_job_to_the_authorize_url(fake_canvas, stored_token, user):
+    fake_canvas.revoke_all()  # the user deleted the token in Canvas: refresh fails too
+    with pytest.raises(MissingTokenError) as caught:
+        CanvasSession.for_user(user).get("users/self")
+    assert caught.value.authorize_url == "/oauth/authorize?domain=canvas.example.edu"
+    assert not CanvasOAuth2Token.objects.exists()
+
+
+def test_a_revoked_token_restarts_the_dance_in_a_view(browser, fake_canvas, stored_token):
+    fake_canvas.revoke_all()
+    response = browser.get("/me/")
+    assert response.status_code == 302
+    assert "/login/oauth2/auth?" in response["Location"]
+    assert not CanvasOAuth2Token.objects.exists()
+
+
+def test_canvas_refusing_the_refreshed_token_too_invalidates_it_for_a_job(
+    fake_canvas, stored_token, user
+):
+    fake_canvas.misbehave("api", "invalid_token", times=2)
+    with pytest.raises(InvalidTokenError) as caught:
+        CanvasSession.for_user(user).get("users/self")
+    assert caught.value.authorize_url == "/oauth/authorize?domain=canvas.example.edu"
+    assert fake_canvas.calls["token:refresh_token"] == 1  # refreshed once, retried once
+    assert fake_canvas.calls["users_self"] == 2
+    assert not CanvasOAuth2Token.objects.exists()
+
+
+def test_canvas_refusing_the_refreshed_token_too_restarts_the_dance_in_a_view(
+    browser, fake_canvas, stored_token
+):
+    fake_canvas.misbehave("api", "invalid_token", times=2)
+    response = browser.get("/me/")
+    assert response.status_code == 302
+    assert "/login/oauth2/auth?" in response["Location"]
+    assert fake_canvas.calls["users_self"] == 2
+    assert not CanvasOAuth2Token.objects.exists()
+    # After the dance the view works again.
+    back = browser.get(callback_path(fake_canvas.authorize(response["Location"])))
+    assert back["Location"] == "/me/"
+    assert browser.get("/me/").json()["body"]["name"] == "Ada Lovelace"
+
+
+def test_a_token_rejected_once_is_refreshed_in_a_view(browser, fake_canvas, stored_token):
+    fake_canvas.misbehave("api", "invalid_token", times=1)
+    assert browser.get("/me/").json()["status"] == 200
+    assert fake_canvas.calls["token:refresh_token"] == 1
+
+
+@pytest.fixture
+def scoped_canvas(fake_canvas_options):
+    fake_canvas_options["require_scopes"] = True
+
+
+def test_a_401_without_www_authenticate_is_returned_unchanged(
+    scoped_canvas, fake_canvas, stored_token, user
+):
+    response = CanvasSession.for_user(user).get("users/self")  # the token lacks the scope
+    assert response.status_code == 401
+    assert "WWW-Authenticate" not in response.headers
+    assert response.json() == {"errors": [{"message": "Insufficient scopes on access token."}]}
+    assert fake_canvas.calls["token:refresh_token"] == 0
+    assert fake_canvas.calls["users_self"] == 1
+    assert CanvasOAuth2Token.objects.get().access_token == stored_token.access_token
+
+
+def test_other_statuses_are_returned_as_they_are(fake_canvas, stored_token, user):
+    response = CanvasSession.for_user(user).get("courses/42/no-such-endpoint")
+    assert response.status_code == 404
+
+
+# -- Throttling and timeouts ------------------------------------------------------------------
+
+
+def test_a_throttled_call_is_retried(fake_canvas, stored_token, user):
+    fake_canvas.misbehave("api", "throttle", times=1)
+    response = quick_session(user).get("users/self")
+    assert response.status_code == 200
+    assert fake_canvas.calls["users_self"] == 2
+
+
+def test_a_throttled_call_raises_once_the_budget_is_spent(
+    fake_canvas, stored_token, user, settings
+):
+    settings.CANVAS_OAUTH_API_RETRY_BUDGET = 0.3
+    fake_canvas.misbehave("api", "throttle")
+    with pytest.raises(CanvasThrottledError):
+        quick_session(user).get("users/self")
+    assert fake_canvas.calls["users_self"] >= 2
+
+
+def test_a_budget_of_zero_never_retries(fake_canvas, stored_token, user, settings):
+    settings.CANVAS_OAUTH_API_RETRY_BUDGET = 0
+    fake_canvas.misbehave("api", "throttle")
+    with pytest.raises(CanvasThrottledError):
+        quick_session(user).get("users/self")
+    assert fake_canvas.calls["users_self"] == 1
+
+
+def test_a_view_throttled_past_its_budget_gets_the_503_page(
+    browser, fake_canvas, stored_token, settings
+):
+    settings.CANVAS_OAUTH_API_RETRY_BUDGET = 0
+    fake_canvas.misbehave("api", "throttle")
+    response = browser.get("/me/")
+    assert response.status_code == 503
+
+
+def test_a_view_may_name_the_instance(browser, fake_canvas, stored_token):
+    assert browser.get("/me/", {"domain": "canvas.example.edu"}).json()["status"] == 200
+
+
+def test_a_view_naming_an_unknown_instance_answers_400(browser, fake_canvas, stored_token):
+    assert browser.get("/me/", {"domain": "evil.example.com"}).status_code == 400
+    assert browser.get("/me/", {"domain": "not a host/"}).status_code == 400
+    assert fake_canvas.calls["users_self"] == 0
+
+
+def test_a_call_may_set_its_own_timeout(fake_canvas, stored_token, user):
+    fake_canvas.misbehave("api", "slow", times=1, delay=5)
+    with pytest.raises(CanvasUnavailableError):
+        CanvasSession.for_user(user).get("users/self", timeout=0.5)
+
+
+def test_every_call_has_the_api_timeout(fake_canvas, stored_token, user, settings):
+    settings.CANVAS_OAUTH_API_TIMEOUT = 0.5
+    fake_canvas.misbehave("api", "slow", times=1, delay=5)
+    with pytest.raises(CanvasUnavailableError):
+        CanvasSession.for_user(user).get("users/self")
+
+
+def test_connections_are_kept_alive_and_shared_per_origin(live_fake_canvas, user, settings):
+    store_token(live_fake_canvas, user, domain=settings.CANVAS_OAUTH_CANVAS_DOMAIN)
+    first, second = CanvasSession.for_user(user), CanvasSession.for_user(user)
+    url = first.url_for("users/self")
+    assert first.get_adapter(url) is second.get_adapter(url)
+    for session in (first, second, first):
+        assert session.get("users/self").status_code == 200
+    first.close()  # leaves the shared connections open
+    assert second.get("users/self").status_code == 200
+    pools = second.get_adapter(url).poolmanager.pools
+    # urllib3's pool container refuses plain iteration; keys() it allows.
+    assert [pools[key].num_connections for key in pools.keys()] == [1]  # noqa: SIM118
+
+
+def test_no_token_reaches_a_log_or_a_page(browser, fake_canvas, stored_token, caplog, settings):
+    caplog.set_level(logging.DEBUG)
+    settings.CANVAS_OAUTH_API_RETRY_BUDGET = 0
+    seen = {stored_token.access_token, stored_token.refresh_token}
+    fake_canvas.misbehave("api", "invalid_token", times=1)
+    pages = [browser.get("/me/")]  # refreshed and retried
+    seen.add(CanvasOAuth2Token.objects.get().access_token)
+    fake_canvas.misbehave("api", "throttle", times=1)
+    pages.append(browser.get("/me/"))  # 503 page
+    settings.CANVAS_OAUTH_API_TIMEOUT = 0.2
+    fake_canvas.misbehave("api", "slow", times=1, delay=5)
+    pages.append(browser.get("/me/"))  # 504 page
+    pages.append(browser.get("/proxy/", {"url": "https://evil.example.com/"}))  # 400 page
+    fake_canvas.misbehave("api", "invalid_token", times=2)
+    pages.append(browser.get("/me/"))  # to Canvas again
+    assert [page.status_code for page in pages] == [200, 503, 504, 400, 302]
+    text = "\n".join(f"{r.getMessage()} {r.args!r} {r.exc_text or ''}" for r in caplog.records)
+    text += "".join(page.content.decode() + str(page.headers) for page in pages)
+    assert "canvas_oauth.api" in {r.name for r in caplog.records}
+    for secret in seen:
+        assert secret not in text
