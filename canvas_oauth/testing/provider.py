@@ -36,7 +36,7 @@ from .tokens import ACCESS_TOKEN_TTL as ACCESS_TOKEN_TTL
 from .tokens import PUBLIC_CLIENT_TTL as PUBLIC_CLIENT_TTL
 from .tokens import TokenEndpoint
 from .tokens import s256 as s256
-from .wire import FakeResponse, lower_keys, parse_body, split_target, text_response
+from .wire import FakeResponse, http_date, lower_keys, parse_body, split_target, text_response
 
 DEFAULT_BASE_URL = "https://canvas.example.edu"
 DEFAULT_CLIENT_ID = "10000000000001"
@@ -210,6 +210,8 @@ class FakeCanvas(AuthorizationEndpoint, TokenEndpoint, ApiEndpoint):
             if endpoint in ("token", "revoke", "api"):
                 for name, value in RATE_LIMIT_HEADERS.items():
                     response.headers.setdefault(name, value)
+            # Canvas's clock, as every real answer tells it; a test moves it with advance().
+            response.headers.setdefault("Date", http_date(self.clock.now()))
             return response
 
     def _route(self, method: str, path: str) -> tuple[str, Handler]:
