@@ -121,30 +121,52 @@ def test_a_refresh_after_the_delete_finds_the_row_gone(fake_canvas, users):
     assert claims.take(token, 30) is None
 
 
-def test_the_claim_is_checked_by_the_delete_itself(fake_canvas, users):
-    """A refresh claiming the row between the batch's SELECT and its DELETE keeps it,
-    even with a post_delete receiver connected (QuerySet.delete would select first)."""
+@pytest.mark.parametrize("meanwhile", ["claimed", "authorized again"])
+def test_the_delete_itself_checks_claim_and_age(fake_canvas, users, meanwhile):
+    """A refresh claiming the row, or a new authorization, between the batch's SELECT and
+    its DELETE keeps it, even with a post_delete receiver connected (QuerySet.delete would
+    select the rows first, then delete them by pk)."""
     token = store_token(fake_canvas, users[0])
     age(token, 100)
-    deleted = []
+    seen = []
 
     def on_delete(sender, instance, **kwargs):
-        deleted.append(instance.pk)
+        seen.append(instance.pk)
 
-    def claim_just_before(execute, sql, params, many, context):
-        if sql.startswith("DELETE") and not deleted:
-            deleted.append("claimed")
-            claims.take(token, 30)
+    def act_just_before(execute, sql, params, many, context):
+        if sql.startswith("DELETE") and not seen:
+            seen.append(meanwhile)
+            if meanwhile == "claimed":
+                claims.take(token, 30)
+            else:
+                CanvasOAuth2Token.objects.get(pk=token.pk).save()  # updated_on: now
         return execute(sql, params, many, context)
 
     post_delete.connect(on_delete, sender=CanvasOAuth2Token)
     try:
-        with connection.execute_wrapper(claim_just_before):
+        with connection.execute_wrapper(act_just_before):
             prune("--unused-days", "90")
     finally:
         post_delete.disconnect(on_delete, sender=CanvasOAuth2Token)
-    assert deleted == ["claimed"]
+    assert seen == [meanwhile]
     assert remaining() == {token.pk}
+
+
+def test_pruned_rows_send_no_delete_signals(fake_canvas, users):
+    token = store_token(fake_canvas, users[0])
+    age(token, 100)
+    seen = []
+
+    def on_delete(sender, instance, **kwargs):
+        seen.append(instance.pk)
+
+    post_delete.connect(on_delete, sender=CanvasOAuth2Token)
+    try:
+        prune("--unused-days", "90")
+    finally:
+        post_delete.disconnect(on_delete, sender=CanvasOAuth2Token)
+    assert remaining() == set()
+    assert seen == []
 
 
 def test_a_refresh_through_the_claim_counts_as_use(fake_canvas, users):
@@ -179,8 +201,11 @@ def test_revoke_refreshes_an_expired_token_to_revoke_it(fake_canvas, users):
     assert fake_canvas.live_tokens() == []
 
 
-def test_revoke_deletes_a_token_already_dead_at_canvas(fake_canvas, users, revoked_signals):
-    token = store_token(fake_canvas, users[0], expires_in=-10)
+@pytest.mark.parametrize("expires_in", [-10, 3600])
+def test_revoke_deletes_a_token_already_dead_at_canvas(
+    fake_canvas, users, revoked_signals, expires_in
+):
+    token = store_token(fake_canvas, users[0], expires_in=expires_in)
     fake_canvas.revoke_all()
     age(token, 400)
     prune("--unused-days", "365", "--revoke")
@@ -231,3 +256,36 @@ def test_bad_arguments_get_a_clear_message(fake_canvas, users, args, message):
     with pytest.raises(CommandError, match=message):
         prune(*args)
     assert remaining() == {token.pk}
+
+
+def test_revoke_holds_the_claim_while_canvas_is_told(fake_canvas, users, monkeypatch):
+    token = store_token(fake_canvas, users[0])
+    age(token, 400)
+    claimed_during_revoke = []
+    revoke_endpoint = fake_canvas._revoke
+
+    def revoke_and_look(*args):
+        row = CanvasOAuth2Token.objects.get(pk=token.pk)
+        claimed_during_revoke.append(claims.is_claimed(row))
+        return revoke_endpoint(*args)
+
+    monkeypatch.setattr(fake_canvas, "_revoke", revoke_and_look)
+    prune("--unused-days", "365", "--revoke")
+    assert claimed_during_revoke == [True]
+    assert remaining() == set()
+
+
+def test_revoke_keeps_rows_that_cannot_be_revoked(fake_canvas, users, settings):
+    undecryptable = store_token(fake_canvas, users[0])
+    unconfigured = store_token(fake_canvas, users[1], domain="canvas.gone.edu")
+    settings.SECRET_KEY = "lost-the-old-key"
+    settings.SECRET_KEY_FALLBACKS = []
+    fresh_key_token = store_token(fake_canvas, users[2], domain="canvas.gone.edu")
+    for token in (undecryptable, unconfigured, fresh_key_token):
+        age(token, 400)
+    out, _ = prune("--unused-days", "365", "--revoke")
+    assert remaining() == {undecryptable.pk, unconfigured.pk, fresh_key_token.pk}
+    assert "3 kept because not revoked" in out
+    assert fake_canvas.calls["revoke"] == 0
+    prune("--unused-days", "365")  # without --revoke they go
+    assert remaining() == set()
