@@ -274,3 +274,32 @@ def test_text_output_of_a_failure_ends_in_a_command_error(fake_canvas, settings)
     settings.CANVAS_OAUTH_REDIRECT_URI = "http://tool.example.edu/oauth/oauth-callback"
     with pytest.raises(CommandError, match=r"^1 check\(s\) failed\.$"):
         call_command("canvas_oauth_doctor", stdout=io.StringIO())
+
+
+def test_no_instance_at_all_fails(settings, db):
+    settings.CANVAS_OAUTH_CANVAS_DOMAIN = None
+    report, _ = doctor("--json", fails=True)
+    assert "No Canvas instance is configured" in finding(report, "instances")["message"]
+
+
+def test_an_ill_formed_instances_setting_is_left_to_the_system_checks(fake_canvas, settings):
+    settings.CANVAS_OAUTH_INSTANCES = {"canvas.east.edu": {"client_secret": made("east")}}
+    report, _ = doctor("--json", fails=True)
+    assert "canvas_oauth.E016" in finding(report, "system_checks")["message"]
+    assert made("east") not in json.dumps(report)
+
+
+def test_a_developer_key_row_with_a_broken_domain_is_reported(fake_canvas):
+    row = CanvasDeveloperKey.objects.create(
+        domain="canvas.west.edu", client_id="30000000000003", client_secret=made("west")
+    )
+    CanvasDeveloperKey.objects.filter(pk=row.pk).update(domain="canvas.west.edu/path")
+    report, _ = doctor("--json", fails=True)
+    key = finding(report, "developer_key", "canvas.west.edu/path")
+    assert "its domain is not a Canvas host or origin" in key["message"]
+
+
+def test_a_relative_redirect_uri_fails(fake_canvas, settings):
+    settings.CANVAS_OAUTH_REDIRECT_URI = "/oauth/oauth-callback"
+    report, _ = doctor("--json", fails=True)
+    assert "is not an absolute URL" in finding(report, "redirect_uri")["message"]

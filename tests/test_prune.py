@@ -289,3 +289,41 @@ def test_revoke_keeps_rows_that_cannot_be_revoked(fake_canvas, users, settings):
     assert fake_canvas.calls["revoke"] == 0
     prune("--unused-days", "365")  # without --revoke they go
     assert remaining() == set()
+
+
+def test_revoke_keeps_a_row_refreshed_since_the_run_began(fake_canvas, users):
+    token = store_token(fake_canvas, users[0])
+    age(token, 400)
+    done = []
+
+    def refresh_before_the_claim(execute, sql, params, many, context):
+        if sql.startswith("UPDATE") and not done:
+            done.append(True)
+            CanvasOAuth2Token.objects.get(pk=token.pk).save()  # updated_on: now
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(refresh_before_the_claim):
+        out, _ = prune("--unused-days", "365", "--revoke")
+    assert remaining() == {token.pk}
+    assert fake_canvas.calls["revoke"] == 0
+    assert CanvasOAuth2Token.objects.get(pk=token.pk).refresh_claim == ""
+    assert "1 kept because in use" in out
+
+
+def test_revoke_keeps_a_new_authorization_saved_while_canvas_is_told(
+    fake_canvas, users, monkeypatch, revoked_signals
+):
+    token = store_token(fake_canvas, users[0])
+    age(token, 400)
+    revoke_endpoint = fake_canvas._revoke
+
+    def revoke_while_the_user_authorizes(*args):
+        row = CanvasOAuth2Token.objects.get(pk=token.pk)
+        row.forget_claim()  # what save_grant does with a new dance's tokens
+        row.save()
+        return revoke_endpoint(*args)
+
+    monkeypatch.setattr(fake_canvas, "_revoke", revoke_while_the_user_authorizes)
+    prune("--unused-days", "365", "--revoke")
+    assert remaining() == {token.pk}
+    assert revoked_signals == []
