@@ -12,8 +12,11 @@ import contextlib
 import logging
 import math
 import re
+import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from datetime import timezone as dt_timezone
+from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -81,6 +84,30 @@ class TokenGrant:
     def __repr__(self) -> str:
         # Tracebacks and debug pages print reprs; keep the token values out of them.
         return f"TokenGrant(user={self.user!r}, expires_in={self.expires_in!r})"
+
+
+@dataclass(frozen=True)
+class KeyProbe:
+    """What Canvas's token endpoint said to a code that cannot be valid.
+
+    ``verdict`` is "valid" (Canvas accepted the client id and secret, then refused the
+    code: 400 ``invalid_grant``), "invalid_client" (401: ``description`` says whether the
+    client id is unknown or the secret wrong) or "unexpected" (any other answer).
+    ``canvas_time`` is Canvas's ``Date`` header (None when absent or unreadable), and
+    ``received_at`` our clock when the answer arrived.
+    """
+
+    verdict: str
+    http_status: int
+    error: str
+    description: str
+    canvas_time: datetime | None
+    received_at: datetime
+
+    @property
+    def clock_skew(self) -> timedelta | None:
+        """Return how far Canvas's clock is ahead of ours (negative: behind), if it said."""
+        return None if self.canvas_time is None else self.canvas_time - self.received_at
 
 
 class CanvasClient:
@@ -198,6 +225,39 @@ class CanvasClient:
         raise self._error_for(response)
 
     @sensitive_variables()
+    def probe_key(self) -> KeyProbe:
+        """Ask the token endpoint to trade a code that cannot exist, to test the key.
+
+        Canvas checks the client id, then the secret, and only then the code (spec §2.5),
+        so its refusal tells whether the key is live without any user's consent. Raise
+        ``CanvasUnavailableError`` when Canvas does not answer within the timeout.
+        """
+        data = {
+            "grant_type": "authorization_code",
+            "client_id": self.client_id,
+            "client_secret": self.client_secret,
+            # Random, so that it can never be a code Canvas issued.
+            "code": "canvas-oauth-probe-" + secrets.token_hex(16),
+        }
+        response = self._send("POST", TOKEN_PATH, data=data)
+        received_at = timezone.now()
+        error, description = _oauth_error(response)
+        if response.status_code == 400 and error == "invalid_grant":
+            verdict = "valid"
+        elif response.status_code == 401 and error == "invalid_client":
+            verdict = "invalid_client"
+        else:
+            verdict = "unexpected"
+        return KeyProbe(
+            verdict=verdict,
+            http_status=response.status_code,
+            error=error or "",
+            description=description,
+            canvas_time=_http_date(response.headers.get("Date")),
+            received_at=received_at,
+        )
+
+    @sensitive_variables()
     def _grant(self, data: dict[str, str]) -> TokenGrant:
         response = self._send("POST", TOKEN_PATH, data=data)
         if response.status_code != 200:
@@ -259,17 +319,10 @@ class CanvasClient:
         if status >= 500:
             logger.warning("Canvas answered %s", status)
             return CanvasRequestError(http_status=status)
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
-        error = body.get("error") if isinstance(body, dict) else None
-        if not isinstance(error, str):
+        error, description = _oauth_error(response)
+        if error is None:
             logger.warning("Canvas answered %s without an OAuth error", status)
             return CanvasRequestError(http_status=status)
-        description = body.get("error_description")
-        error = bounded_text(error)
-        description = bounded_text(description) if isinstance(description, str) else ""
         logger.warning("Canvas refused a token request: %s %s (%s)", status, error, description)
         return CanvasRejectedError(
             f"Canvas refused the request: {description or error}",
@@ -277,6 +330,31 @@ class CanvasClient:
             error=error,
             description=description,
         )
+
+
+def _oauth_error(response: Reply) -> tuple[str | None, str]:
+    """Return Canvas's OAuth ``error`` (None when the body has none) and its description."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    error = body.get("error") if isinstance(body, dict) else None
+    if not isinstance(error, str):
+        return None, ""
+    description = body.get("error_description")
+    return bounded_text(error), bounded_text(description) if isinstance(description, str) else ""
+
+
+def _http_date(value: str | None) -> datetime | None:
+    """Read an HTTP ``Date`` header as an aware datetime; None when absent or unreadable."""
+    if not value:
+        return None
+    try:
+        parsed = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    # "-0000" (and the obsolete forms without a zone) parse naive; HTTP dates are in GMT.
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt_timezone.utc)
 
 
 def is_dead_refresh_token(exc: CanvasRequestError) -> bool:

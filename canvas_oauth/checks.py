@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -249,7 +248,7 @@ def _check_cleartext(s: conf.CanvasOAuthSettings) -> list[checks.CheckMessage]:
             scheme, _ = conf.parse_domain(domain)
         except (ValueError, AttributeError, TypeError):
             continue  # not a domain at all: E003, E004 or E016 says so
-        if scheme == "http" and not _is_loopback(urlsplit(conf.base_url(domain)).hostname):
+        if scheme == "http" and not conf.is_loopback(urlsplit(conf.base_url(domain)).hostname):
             warnings.append(
                 checks.Warning(
                     f"{name}: Canvas at {domain!r} is reached over plain http, so the client "
@@ -260,15 +259,6 @@ def _check_cleartext(s: conf.CanvasOAuthSettings) -> list[checks.CheckMessage]:
                 )
             )
     return warnings
-
-
-def _is_loopback(host: str | None) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host or "").is_loopback
-    except ValueError:
-        return False
 
 
 def _check_resolver(path: object) -> list[checks.CheckMessage]:

@@ -15,7 +15,7 @@ worker that dies holding one delays the next refresh by seconds, not forever.
 from __future__ import annotations
 
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.db import DatabaseError, connections, router, transaction
 from django.db.models import Q, QuerySet
@@ -40,6 +40,11 @@ REFRESHED_FIELDS = (
 )
 
 
+def _unclaimed(now: datetime) -> Q:
+    """Match rows nobody holds a live claim on."""
+    return Q(refresh_claimed_until__isnull=True) | Q(refresh_claimed_until__lt=now)
+
+
 def _row(token: CanvasOAuth2Token) -> tuple[str, QuerySet[CanvasOAuth2Token]]:
     # Claims are taken and read where the row is written, whatever a router reads from.
     alias = router.db_for_write(CanvasOAuth2Token, instance=token)
@@ -55,7 +60,7 @@ def take(token: CanvasOAuth2Token, seconds: float) -> str | None:
     alias, rows = _row(token)
     now = timezone.now()
     claim = secrets.token_hex(16)
-    free = Q(refresh_claimed_until__isnull=True) | Q(refresh_claimed_until__lt=now)
+    free = _unclaimed(now)
 
     def claim_row() -> int:
         with transaction.atomic(using=alias), bounded_wait(connections[alias], LOCK_WAIT):
@@ -111,3 +116,28 @@ def delete(token: CanvasOAuth2Token, claim: str) -> None:
     """Delete the row, unless the claim was lost (a new authorization replaced it)."""
     alias, rows = _row(token)
     patiently(alias, lambda: rows.filter(refresh_claim=claim).delete())
+
+
+def delete_unclaimed(rows: QuerySet[CanvasOAuth2Token]) -> int:
+    """Delete those of ``rows`` nobody holds a live claim on; return how many went.
+
+    The claim is checked by the DELETE itself, so a refresh that claims a row meanwhile
+    either finds it gone or keeps it.
+    """
+    return _delete_in_one_statement(rows.filter(_unclaimed(timezone.now())))
+
+
+def delete_if_claimed(rows: QuerySet[CanvasOAuth2Token], claim: str) -> int:
+    """Delete those of ``rows`` that still carry ``claim``, in one statement; return how many.
+
+    A new authorization saved meanwhile dropped the claim, and is kept.
+    """
+    return _delete_in_one_statement(rows.filter(refresh_claim=claim))
+
+
+def _delete_in_one_statement(rows: QuerySet[CanvasOAuth2Token]) -> int:
+    # QuerySet.delete() first SELECTs the rows and then deletes them by pk whenever a
+    # pre_delete or post_delete receiver is connected: a row claimed or written between
+    # the two would go all the same. One DELETE carries the condition to the database.
+    alias = rows.db
+    return patiently(alias, lambda: rows._raw_delete(alias))

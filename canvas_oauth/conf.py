@@ -6,6 +6,7 @@ Nothing is cached, so ``override_settings`` works everywhere. Validation lives i
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Callable
 from datetime import timedelta
 from functools import lru_cache, wraps
@@ -176,3 +177,13 @@ def default_domain() -> str:
         return domain_key(settings.canvas_domain or "")
     except ValueError:
         return ""
+
+
+def is_loopback(host: str | None) -> bool:
+    """Tell whether ``host`` is this machine: localhost, 127.0.0.0/8 or ::1."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host or "").is_loopback
+    except ValueError:
+        return False

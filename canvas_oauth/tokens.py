@@ -19,8 +19,8 @@ from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
 from canvas_oauth import conf, crypto, instances, refresher, undecryptable
-from canvas_oauth.canvas import TokenGrant
-from canvas_oauth.exceptions import CanvasOAuthError, MissingTokenError
+from canvas_oauth.canvas import TokenGrant, is_dead_refresh_token
+from canvas_oauth.exceptions import CanvasOAuthError, CanvasRequestError, MissingTokenError
 from canvas_oauth.models import CanvasOAuth2Token
 from canvas_oauth.signals import token_obtained, token_revoked
 
@@ -160,9 +160,21 @@ def revoke_after_commit(token: CanvasOAuth2Token, using: str) -> None:
     transaction.on_commit(lambda: _revoke_at_canvas(token), using=using, robust=True)
 
 
-@sensitive_variables()
 def _revoke_at_canvas(token: CanvasOAuth2Token) -> bool:
     """Ask Canvas to revoke ``token``; True when it confirmed. Failures are logged only."""
+    return revoke_at_canvas(token) == REVOKED
+
+
+# What revoke_at_canvas says happened.
+REVOKED = "revoked"  # Canvas confirmed, or no longer knew the token
+DEAD = "dead"  # Canvas refused its refresh token for good: the token is unusable anyway
+NOT_REVOKED = "not_revoked"  # Canvas could not be told (logged): the token may still work
+
+
+@sensitive_variables()
+def revoke_at_canvas(token: CanvasOAuth2Token) -> str:
+    """Ask Canvas to revoke ``token``, leaving the row alone; return ``REVOKED``, ``DEAD``
+    or ``NOT_REVOKED``. Failures are logged, never raised."""
     try:
         access_token = token.access_token
         client = instances.get(token.domain).client()
@@ -170,17 +182,20 @@ def _revoke_at_canvas(token: CanvasOAuth2Token) -> bool:
             # Canvas authenticates DELETE with the access token; an expired one is refused.
             access_token = client.refresh(token.refresh_token).access_token
         client.revoke(access_token)
-        return True
+        return REVOKED
     except crypto.DecryptionError:
         logger.error("Canvas token pk=%s cannot be decrypted, so not revoked at Canvas", token.pk)
     except CanvasOAuthError as exc:
+        if isinstance(exc, CanvasRequestError) and is_dead_refresh_token(exc):
+            logger.info("Canvas token pk=%s is dead at Canvas: nothing left to revoke", token.pk)
+            return DEAD
         logger.warning(
             "Could not revoke Canvas token pk=%s (user %s) at Canvas: %s",
             token.pk,
             token.user_id,
             exc.code,
         )
-    return False
+    return NOT_REVOKED
 
 
 def invalidate_token(user, domain: str | None = None) -> None:

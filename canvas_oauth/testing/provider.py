@@ -54,7 +54,15 @@ from .tokens import ACCESS_TOKEN_TTL as ACCESS_TOKEN_TTL
 from .tokens import PUBLIC_CLIENT_TTL as PUBLIC_CLIENT_TTL
 from .tokens import TokenEndpoint
 from .tokens import s256 as s256
-from .wire import FakeResponse, bearer_token, lower_keys, parse_body, split_target, text_response
+from .wire import (
+    FakeResponse,
+    bearer_token,
+    http_date,
+    lower_keys,
+    parse_body,
+    split_target,
+    text_response,
+)
 
 DEFAULT_BASE_URL = "https://canvas.example.edu"
 # Login, confirm, accept: no walk through the authorization pages takes more steps.
@@ -289,6 +297,8 @@ class FakeCanvas(AuthorizationEndpoint, TokenEndpoint, ApiEndpoint):
             if endpoint and not (ticket is not None and ticket.throttled):
                 # A refused request never reaches the app, whose time the latency stands for.
                 response.delay += self.latency.get(endpoint, 0.0) + self.latency.get("*", 0.0)
+            # Canvas's clock, as every real answer tells it; a test moves it with advance().
+            response.headers.setdefault("Date", http_date(self.clock.now()))
             if endpoint in THROTTLED_ENDPOINTS:
                 response.on_complete = lambda: self._settle(ticket, response)
                 if not response.delay:

@@ -67,7 +67,10 @@ class _Handler(BaseHTTPRequestHandler):
             with contextlib.suppress(OSError):
                 self.connection.shutdown(socket.SHUT_RDWR)
             return
-        self.send_response(response.status)
+        # send_response would add a second Date, the real one: the fake's says its clock.
+        self.log_request(response.status)
+        self.send_response_only(response.status)
+        self.send_header("Server", self.version_string())
         for name, value in response.headers.items():
             self.send_header(name, value)
         self.send_header("Content-Length", str(len(response.body)))

@@ -7,6 +7,7 @@ import binascii
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from email.utils import formatdate
 from urllib.parse import parse_qsl, urlsplit
 
 JSON_TYPE = "application/json; charset=utf-8"
@@ -73,6 +74,11 @@ def text_response(status: int, text: str) -> FakeResponse:
 def redirect_response(location: str) -> FakeResponse:
     """Build a 302 redirect, as Rails' ``redirect_to`` sends it."""
     return FakeResponse(302, {"Location": location, "Content-Type": HTML_TYPE}, b"")
+
+
+def http_date(seconds: float) -> str:
+    """Format a time as HTTP's ``Date`` header does (RFC 9110: IMF-fixdate, in GMT)."""
+    return formatdate(seconds, usegmt=True)
 
 
 def lower_keys(headers: dict[str, str]) -> dict[str, str]:
