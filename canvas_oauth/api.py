@@ -379,6 +379,7 @@ def canvasapi_for(request_or_user: Any, domain: str | None = None) -> canvasapi.
     Pass the request in a view, or the user outside one. Needs the ``canvasapi`` extra:
     ``pip install "django-canvas-oauth[canvasapi]"``.
     """
+    # canvasapi is an optional extra: imported only by those who ask for it.
     from canvas_oauth import canvasapi_adapter
 
     if isinstance(request_or_user, HttpRequest):
