@@ -162,3 +162,26 @@ def emit(result: dict, name: str) -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / f"{name}.json").write_text(json.dumps(result, indent=2, default=str))
     print(json.dumps(result, indent=2, default=str), flush=True)
+
+
+def user_with_fake_token(fake, origin: str, username: str, hours: float = 2.0):
+    """Create ``username`` and store a token ``fake`` issued, valid ``hours``; return both.
+
+    ``origin`` is where the fake is served (its domain key is what the token row names).
+    """
+    from django.contrib.auth import get_user_model
+    from django.utils import timezone
+
+    from canvas_oauth import conf
+    from canvas_oauth.models import CanvasOAuth2Token
+
+    grant = fake.issue_token()
+    user = get_user_model().objects.create_user(username, password="pw")
+    CanvasOAuth2Token.objects.create(
+        user=user,
+        domain=conf.domain_key(origin),
+        access_token=grant["access_token"],
+        refresh_token=grant["refresh_token"],
+        expires=timezone.now() + timedelta(hours=hours),
+    )
+    return user, grant

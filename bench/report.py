@@ -217,3 +217,162 @@ def render(meta: dict, results: dict) -> str:
             "",
         ]
     return "\n".join(lines) + "\n"
+
+
+# -- The API client (issue #13): a section of its own, kept when only other parts run ---------
+
+API_PARTS = ("api_throttle", "api_pages")
+API_START = "<!-- api -->"
+API_END = "<!-- /api -->"
+
+
+def api_section(results_md: str) -> str:
+    """Return the API section of RESULTS.md, markers included (empty if none)."""
+    start, stop = results_md.find(API_START), results_md.find(API_END)
+    if start < 0 or stop < start:
+        return ""
+    return results_md[start : stop + len(API_END)] + "\n"
+
+
+def splice_api(results_md: str, section: str, before: str = "<!-- soak -->") -> str:
+    """Put ``section`` in place of the API section of ``results_md``.
+
+    With no API section yet, it goes before ``before`` (the soak's section) or at the end.
+    """
+    old = api_section(results_md)
+    if old:
+        return results_md.replace(old, section, 1)
+    at = results_md.find(before)
+    if at < 0:
+        return results_md.rstrip("\n") + "\n\n" + section
+    return results_md[:at] + section + "\n" + results_md[at:]
+
+
+def render_api(meta: dict, results: dict) -> str:
+    """Render the API section from the api_throttle and api_pages results present."""
+    m = meta["machine"]
+    ran = [meta["commands"][k] for k in API_PARTS if k in meta["commands"]]
+    lines = [
+        API_START,
+        "## API client: throttling and pagination (issue #13)",
+        "",
+        f"Run {meta['date']}"
+        + (" **in --quick mode (smoke figures only)**" if meta.get("quick") else "")
+        + f" on {m['nproc']} CPUs ({m['cpu']}), Python {m['python']}, canvas_oauth at "
+        f"{m['git']}; load average before / after the whole run {meta['loadavg_before']} / "
+        f"{meta['loadavg_after']}. The fake Canvas (`canvas_oauth.testing`) serves on loopback.",
+        "",
+        "```",
+        *ran,
+        "```",
+        "",
+    ]
+    th = results.get("api_throttle")
+    if th:
+        b, r = th["bucket"], th["rate"]
+        t1, t2 = th["threads"]
+        lines += [
+            "### Throttling: two processes, one token",
+            "",
+            f"{th['calls']:,} calls of `GET /api/v1/users/self`, made by two processes "
+            f"started together (spawned; {t1} threads and {t2} threads, the calls split in "
+            "proportion) on one user's access token. The fake Canvas has Canvas's bucket: "
+            f"hwm {b['hwm']:g}, maximum {b['maximum']:g}, leak {b['outflow_per_s']:g} units/s, "
+            f"{b['up_front_cost']:g} units up front per request in flight. Each call takes "
+            f"{th['api_latency_ms']:.0f} ms and costs {b['request_cost']:g} units "
+            "(`X-Request-Cost`). Why these: Canvas charges a request's CPU and database "
+            "seconds, which cannot exceed the time it takes, so a call answered in about "
+            f"{th['api_latency_ms']:.0f} ms costs at most about "
+            f"{th['api_latency_ms'] / 1000:g}; {th['api_latency_ms']:.0f} ms is a typical API "
+            "answer time. Canvas's own numbers are kept; at the sustainable rate the run "
+            "takes about 20 s, so nothing had to be shrunk. Each arm starts on an empty bucket.",
+            "",
+            f"Sustainable rate: **{r['sustainable_per_s']:g} calls/s**, the lower of the leak "
+            f"bound ({b['outflow_per_s']:g} units/s ÷ {b['request_cost']:g} = "
+            f"{r['leak_bound_per_s']:g}/s) and the concurrency bound (at most "
+            f"{r['max_in_flight']} requests in flight before the next one's "
+            f"{b['up_front_cost']:g} units reach hwm, each for at least "
+            f"{th['api_latency_ms']:.0f} ms: {r['concurrency_bound_per_s']:g}/s).",
+            "",
+            "| client | 403s Canvas sent | 403s reaching callers | calls ok | wall s | "
+            "achieved calls/s | share of sustainable | p50 / p99 call ms |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        for a in th["arms"]:
+            p50 = max(p["latency_ms_p50"] for p in a["processes"])
+            p99 = max(p["latency_ms_p99"] for p in a["processes"])
+            lines.append(
+                f"| {a['label']} | {a['throttled_403_sent_by_canvas']:,} | "
+                f"{a['throttled_403_reached_callers']:,} | {a['ok']:,} / {a['calls']:,} | "
+                f"{a['wall_s']} | {a['achieved_per_s']} | {a['share_of_sustainable']:.0%} | "
+                f"{p50} / {p99} |"
+            )
+        lines += [
+            "",
+            "Clients: `CanvasSession.for_user(user)` in every thread of both processes "
+            "(paced per token within each process, throttled calls retried within "
+            f"`CANVAS_OAUTH_API_RETRY_BUDGET` = {th['retry_budget_s']:g} s); plain `requests` "
+            f"that sleeps 1 s on a 403 and retries up to {th['naive_retries']} times; "
+            "`canvasapi.Canvas(base_url, token).get_current_user()` with canvasapi's own "
+            "requester, which raises `Forbidden` on Canvas's 403 (canvasapi 3.x raises "
+            "`RateLimitExceeded` only for a 429, which Canvas never sends). Achieved rate = "
+            "calls that succeeded ÷ wall time from the common start to the last answer; for "
+            "an arm whose callers got 403s it counts only the calls that got through.",
+            "",
+        ]
+        cs = next((a for a in th["arms"] if a["arm"] == "canvas_session"), None)
+        if cs:
+            others = "; ".join(
+                f"{a['label']} {a['throttled_403_reached_callers']:,}"
+                for a in th["arms"]
+                if a is not cs
+            )
+            to_callers = cs["throttled_403_reached_callers"]
+            share = cs["share_of_sustainable"]
+            lines += [
+                f"Goal: no throttled 403 reaches a caller of CanvasSession: {_yes(to_callers == 0)}"
+                f" ({to_callers}; Canvas sent {cs['throttled_403_sent_by_canvas']}, all retried"
+                + (f"; for comparison, {others}" if others else "")
+                + ").",
+                f"Goal: CanvasSession achieves ≥ 90% of the sustainable rate: {_yes(share >= 0.9)}"
+                f" ({share:.0%}: {cs['achieved_per_s']} of {r['sustainable_per_s']:g} calls/s).",
+                "",
+            ]
+    pg = results.get("api_pages")
+    if pg:
+        s, q = pg["arms"]["canvas_session"], pg["arms"]["requests_get"]
+        lines += [
+            "### Pagination over HTTPS",
+            "",
+            f"{pg['pages']} pages of {pg['per_page']} courses (`GET /api/v1/courses`, "
+            'following `Link: rel="next"`) from the fake served over TLS with a certificate '
+            f"from a throwaway CA made by `trustme` ({pg['tls']}); requests verifies it "
+            "(`REQUESTS_CA_BUNDLE`). The server counts the connections it accepts. "
+            f"{pg['rounds']} rounds, the two clients alternating, after one warm-up walk each; "
+            f"API latency {pg['api_latency_ms']:.0f} ms (loopback: no network round trip, so "
+            "a new connection costs only its TCP and TLS handshakes' CPU here; over a real "
+            "network each also costs one or two round trips).",
+            "",
+            "| client | pages | items | connections opened | wall ms (median) | each round ms |",
+            "|---|---:|---:|---:|---:|---|",
+        ]
+        for name, label in (
+            ("canvas_session", '`CanvasSession.paginate("courses")`'),
+            ("requests_get", "`requests.get` per page"),
+        ):
+            a = pg["arms"][name]
+            lines.append(
+                f"| {label} | {a['pages']} | {a['items']:,} | {a['connections']} | "
+                f"{a['wall_ms_median']} | {', '.join(str(w) for w in a['wall_ms_each'])} |"
+            )
+        lines += [
+            "",
+            f"Goal: one connection for the {pg['pages']} pages: {_yes(s['connections'] == 1)}"
+            f" ({s['connections']}, in every round: {s['connections_per_round']}; "
+            f"`requests.get` opened {q['connections']}).",
+            f"Wall time: `requests.get` per page took {pg['wall_ratio_requests_to_session']}× "
+            "as long as `CanvasSession.paginate` (median).",
+            "",
+        ]
+    lines.append(API_END)
+    return "\n".join(lines) + "\n"

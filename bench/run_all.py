@@ -68,6 +68,8 @@ PARTS = {
     "herd_postgres": ["-m", "bench.herd", "--db", "postgres"],
     "throughput": ["-m", "bench.throughput"],
     "scale_postgres": ["-m", "bench.scale", "--db", "postgres"],
+    "api_throttle": ["-m", "bench.api_throttle"],
+    "api_pages": ["-m", "bench.api_pages"],
 }
 QUICK = {
     "hot_path_sqlite": ["--iterations", "300"],
@@ -75,6 +77,8 @@ QUICK = {
     "herd_postgres": ["--repeats", "1"],
     "throughput": ["--seconds", "2", "--rounds", "1"],
     "scale_postgres": ["--rows", "2000", "--iterations", "300"],
+    "api_throttle": ["--calls", "400"],
+    "api_pages": ["--rounds", "1"],
 }
 
 
@@ -120,9 +124,25 @@ def main() -> int:
     from bench import report, soak_report
 
     results_md = ROOT / "bench" / "RESULTS.md"
+    previous = results_md.read_text() if results_md.exists() else ""
+    # The API parts (issue #13) have a section of their own: written when they ran, kept
+    # as it was when they did not.
+    ran_api = [k for k in report.API_PARTS if k in commands]
+    api = (
+        report.render_api(meta, {k: results[k] for k in ran_api if k in results})
+        if ran_api
+        else report.api_section(previous)
+    )
+    if previous and commands and set(commands) <= set(report.API_PARTS):
+        # Only API parts ran: every other section stays as the last full run left it.
+        results_md.write_text(report.splice_api(previous, api))
+        print(f"updated the API section of bench/RESULTS.md in {meta['total_seconds']} s")
+        return 1 if failed else 0
     # The soak (`make soak`) keeps its own section; a bench run leaves it as it was.
-    soak = soak_report.soak_section(results_md.read_text()) if results_md.exists() else ""
-    results_md.write_text(report.render(meta, results) + ("\n" + soak if soak else ""))
+    soak = soak_report.soak_section(previous) if previous else ""
+    results_md.write_text(
+        report.render(meta, results) + ("\n" + api if api else "") + ("\n" + soak if soak else "")
+    )
     print(f"wrote bench/RESULTS.md in {meta['total_seconds']} s")
     return 1 if failed else 0
 

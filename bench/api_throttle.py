@@ -1,0 +1,328 @@
+"""Throttling: two processes, one token, 2,000 API calls against Canvas's request throttle.
+
+    PYTHONPATH=. .venv/bin/python -m bench.api_throttle [--calls 2000] [--threads 16]
+        [--second-threads 4] [--latency 0.1] [--cost 0.1] [--arms canvas_session,...]
+
+A fake Canvas is served on loopback over real HTTP (``LiveFakeCanvas``) by this process,
+with Canvas's bucket (hwm 600, leak 10 units/s, 50 units up front per request in flight),
+every API call taking ``--latency`` seconds and costing ``--cost`` units. For each arm two
+worker processes (spawned) share one user's access token: one with ``--threads`` threads,
+the other with ``--second-threads``; they start together and make ``--calls`` calls of
+``GET /api/v1/users/self`` between them. The arms:
+
+- ``canvas_session``: ``CanvasSession.for_user(user)`` in every thread (Django set up with
+  the bench settings in each worker, the token read from the same database).
+- ``naive_requests``: a ``requests.Session`` per thread; on a 403, sleep 1 s and retry, up
+  to ``--retries`` times.
+- ``canvasapi``: ``canvasapi.Canvas(base_url, token).get_current_user()``, canvasapi's own
+  requester; a 403 raises ``canvasapi.exceptions.Forbidden`` to the caller.
+
+Reported per arm: the throttled 403s Canvas sent (counted by the fake), the 403s that
+reached callers, calls that succeeded, wall time, and the achieved rate as a share of the
+bucket's sustainable rate (see ``sustainable_rate``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import multiprocessing
+import os
+import threading
+import time
+import warnings
+
+from bench import common
+
+ARMS = ("canvas_session", "naive_requests", "canvasapi")
+ARM_LABELS = {
+    "canvas_session": "CanvasSession",
+    "naive_requests": "requests + naive retry",
+    "canvasapi": "canvasapi (own requester)",
+}
+PATH = "users/self"
+
+
+def sustainable_rate(
+    *, hwm: float, outflow: float, up_front: float, cost: float, latency: float
+) -> dict:
+    """Return the most calls a second one token can make for long without a refusal.
+
+    Two bounds: the leak (each finished call leaves ``cost`` units; the bucket drains
+    ``outflow`` a second, so ``outflow / cost`` calls a second keep it level), and
+    concurrency (a request is refused when the bucket holds ``hwm`` or more with its
+    ``up_front`` reservation in, so at most ``ceil(hwm / up_front) - 1`` are in flight,
+    each for at least ``latency`` seconds). The sustainable rate is the lower of the two.
+    """
+    leak_bound = outflow / cost if cost > 0 else math.inf
+    max_in_flight = max(1, math.ceil(hwm / up_front) - 1) if up_front > 0 else math.inf
+    concurrency_bound = max_in_flight / latency if latency > 0 else math.inf
+    return {
+        "leak_bound_per_s": round(leak_bound, 1),
+        "max_in_flight": max_in_flight,
+        "concurrency_bound_per_s": round(concurrency_bound, 1),
+        "sustainable_per_s": round(min(leak_bound, concurrency_bound), 1),
+        "bound_by": "leak" if leak_bound <= concurrency_bound else "concurrency",
+    }
+
+
+def split_calls(calls: int, threads: list[int]) -> list[int]:
+    """Split ``calls`` in proportion to each process's threads; the first takes the rest."""
+    total = sum(threads)
+    shares = [calls * t // total for t in threads]
+    shares[0] += calls - sum(shares)
+    return shares
+
+
+# -- the workers (spawned processes) ---------------------------------------------------------
+
+
+def _caller(arm: str, base_url: str, token: str, retries: int):
+    """Return (call, close) for one thread of ``arm``; call() -> "ok" | "throttled" | "error:…"."""
+    if arm == "canvas_session":
+        from django.contrib.auth import get_user_model
+
+        from canvas_oauth.api import CanvasSession
+        from canvas_oauth.exceptions import CanvasThrottledError
+
+        session = CanvasSession.for_user(get_user_model().objects.get(username="api"))
+
+        def call() -> str:
+            try:
+                response = session.get(PATH)
+            except CanvasThrottledError:
+                return "throttled"
+            return "ok" if response.status_code == 200 else f"error:{response.status_code}"
+
+        return call, session.close
+
+    if arm == "naive_requests":
+        import requests
+
+        plain = requests.Session()
+        plain.headers["Authorization"] = f"Bearer {token}"
+        url = f"{base_url}/api/v1/{PATH}"
+
+        def call() -> str:
+            for attempt in range(retries + 1):
+                response = plain.get(url, timeout=30)
+                if response.status_code != 403:
+                    break
+                if attempt < retries:
+                    time.sleep(1.0)
+            if response.status_code == 403:
+                return "throttled"
+            return "ok" if response.status_code == 200 else f"error:{response.status_code}"
+
+        return call, plain.close
+
+    import canvasapi
+    from canvasapi.exceptions import Forbidden
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # canvasapi warns about the http:// of loopback
+        canvas = canvasapi.Canvas(base_url, token)
+
+    def call() -> str:
+        try:
+            canvas.get_current_user()
+        except Forbidden:  # canvasapi 3.x raises RateLimitExceeded only for a 429
+            return "throttled"
+        return "ok"
+
+    return call, lambda: None
+
+
+def worker(arm: str, threads: int, quota: int, base_url: str, token: str, retries: int,
+           db_url: str, barrier, results) -> None:  # fmt: skip
+    """One process of an arm: ``threads`` threads make ``quota`` calls between them."""
+    if arm == "canvas_session":
+        common.setup_django(db_url, fresh=False, BENCH_CANVAS_DOMAIN=base_url)
+    lock = threading.Lock()
+    left = [quota]
+    outcomes: dict[str, int] = {}
+    latencies: list[float] = []
+    callers = []
+    for _ in range(threads):
+        callers.append(_caller(arm, base_url, token, retries))
+
+    def work(call) -> None:
+        while True:
+            with lock:
+                if left[0] <= 0:
+                    return
+                left[0] -= 1
+            t0 = time.perf_counter()
+            try:
+                outcome = call()
+            except Exception as exc:  # counted, not fatal: the run goes on
+                outcome = f"error:{type(exc).__name__}"
+            elapsed = time.perf_counter() - t0
+            with lock:
+                outcomes[outcome] = outcomes.get(outcome, 0) + 1
+                latencies.append(elapsed)
+
+    pool = [threading.Thread(target=work, args=(call,)) for call, _ in callers]
+    barrier.wait(timeout=120)
+    started = time.time()
+    for thread in pool:
+        thread.start()
+    for thread in pool:
+        thread.join()
+    ended = time.time()
+    for _, close in callers:
+        close()
+    results.put(
+        {
+            "threads": threads,
+            "calls": quota,
+            "started": started,
+            "ended": ended,
+            "outcomes": outcomes,
+            "latency_ms_p50": round(common.percentile(latencies, 50) * 1000, 1),
+            "latency_ms_p99": round(common.percentile(latencies, 99) * 1000, 1),
+        }
+    )
+
+
+# -- the orchestrator ------------------------------------------------------------------------
+
+
+def run_arm(arm: str, fake, base_url: str, token: str, options, db_url: str, rate: dict) -> dict:
+    ctx = multiprocessing.get_context("spawn")
+    fake.throttle.reset()  # every arm starts on an empty bucket
+    fake.calls.clear()
+    threads = [options.threads, options.second_threads]
+    quotas = split_calls(options.calls, threads)
+    barrier = ctx.Barrier(len(threads) + 1)
+    results = ctx.Queue()
+    procs = [
+        ctx.Process(
+            target=worker,
+            args=(arm, n, q, base_url, token, options.retries, db_url, barrier, results),
+        )
+        for n, q in zip(threads, quotas, strict=True)
+    ]
+    for proc in procs:
+        proc.start()
+    barrier.wait(timeout=120)
+    parts = [results.get(timeout=600) for _ in procs]
+    for proc in procs:
+        proc.join(timeout=30)
+    parts.sort(key=lambda p: -p["threads"])
+    wall = max(p["ended"] for p in parts) - min(p["started"] for p in parts)
+    outcomes: dict[str, int] = {}
+    for p in parts:
+        for k, v in p["outcomes"].items():
+            outcomes[k] = outcomes.get(k, 0) + v
+    ok = outcomes.get("ok", 0)
+    achieved = ok / wall if wall > 0 else 0.0
+    return {
+        "arm": arm,
+        "label": ARM_LABELS[arm],
+        "processes": parts,
+        "calls": sum(quotas),
+        "ok": ok,
+        "throttled_403_sent_by_canvas": fake.calls["throttled"],
+        "requests_canvas_saw": fake.calls["users_self"],
+        "throttled_403_reached_callers": outcomes.get("throttled", 0),
+        "other_errors": {k: v for k, v in outcomes.items() if k not in ("ok", "throttled")},
+        "wall_s": round(wall, 2),
+        "achieved_per_s": round(achieved, 1),
+        "share_of_sustainable": round(achieved / rate["sustainable_per_s"], 3),
+    }
+
+
+def run(options) -> dict:
+    from canvas_oauth.testing import FakeCanvas, LiveFakeCanvas
+
+    db_url = common.url_for("sqlite", "_api_throttle")
+    common.setup_django(db_url)
+    from django.conf import settings
+
+    from canvas_oauth import conf
+
+    fake = FakeCanvas(
+        client_id=settings.CANVAS_OAUTH_CLIENT_ID, client_secret=settings.CANVAS_OAUTH_CLIENT_SECRET
+    )
+    fake.throttle.request_cost = options.cost
+    fake.latency["api"] = options.latency
+    live = LiveFakeCanvas(fake).start()
+    _, grant = common.user_with_fake_token(fake, live.url, "api")
+    t = fake.throttle
+    rate = sustainable_rate(
+        hwm=t.hwm, outflow=t.outflow, up_front=t.up_front_cost, cost=t.request_cost,
+        latency=options.latency,
+    )  # fmt: skip
+    arms = []
+    try:
+        for arm in options.arms:
+            arms.append(run_arm(arm, fake, live.url, grant["access_token"], options, db_url, rate))
+            print(table_row(arms[-1]), flush=True)
+    finally:
+        live.stop()
+    return {
+        "bucket": {
+            "hwm": t.hwm,
+            "maximum": t.maximum,
+            "outflow_per_s": t.outflow,
+            "up_front_cost": t.up_front_cost,
+            "request_cost": t.request_cost,
+        },
+        "api_latency_ms": options.latency * 1000,
+        "calls": options.calls,
+        "threads": [options.threads, options.second_threads],
+        "naive_retries": options.retries,
+        "retry_budget_s": float(conf.settings.api_retry_budget),
+        "rate": rate,
+        "arms": arms,
+    }
+
+
+HEADER = (
+    "| client | 403s Canvas sent | 403s to callers | calls ok | wall s | achieved /s | "
+    "of sustainable | p50 / p99 call ms |\n|---|---:|---:|---:|---:|---:|---:|---:|"
+)
+
+
+def table_row(a: dict) -> str:
+    p50 = max(p["latency_ms_p50"] for p in a["processes"])
+    p99 = max(p["latency_ms_p99"] for p in a["processes"])
+    return (
+        f"| {a['label']} | {a['throttled_403_sent_by_canvas']:,} | "
+        f"{a['throttled_403_reached_callers']:,} | {a['ok']:,} / {a['calls']:,} | "
+        f"{a['wall_s']} | {a['achieved_per_s']} | {a['share_of_sustainable']:.0%} | "
+        f"{p50} / {p99} |"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--calls", type=int, default=2000)
+    parser.add_argument("--threads", type=int, default=16)
+    parser.add_argument("--second-threads", type=int, default=4)
+    parser.add_argument("--latency", type=float, default=0.1, help="seconds per API call")
+    parser.add_argument("--cost", type=float, default=0.1, help="X-Request-Cost of a call")
+    parser.add_argument("--retries", type=int, default=3, help="the naive client's retries")
+    parser.add_argument("--arms", default=",".join(ARMS))
+    options = parser.parse_args()
+    options.arms = [a for a in options.arms.split(",") if a]
+    unknown = set(options.arms) - set(ARMS)
+    if unknown:
+        parser.error(f"unknown arms: {', '.join(sorted(unknown))}")
+    print(HEADER, flush=True)
+    result = run(options)
+    common.emit(result, "api_throttle")
+    print(HEADER)
+    for arm in result["arms"]:
+        print(table_row(arm))
+    r = result["rate"]
+    print(
+        f"sustainable: {r['sustainable_per_s']}/s (leak {r['leak_bound_per_s']}/s, "
+        f"concurrency {r['max_in_flight']} in flight = {r['concurrency_bound_per_s']}/s)"
+    )
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONPATH", str(common.ROOT))
+    main()

@@ -1,0 +1,43 @@
+"""The pure logic of the API benchmarks (bench/api_throttle.py, bench/report.py)."""
+
+from bench import report
+from bench.api_throttle import split_calls, sustainable_rate
+
+
+def test_sustainable_rate_at_canvas_numbers_is_the_lower_bound():
+    rate = sustainable_rate(hwm=600, outflow=10, up_front=50, cost=0.1, latency=0.1)
+    # 10 units/s leak at 0.1 a call; 11 in flight (the 12th's 50 units make 600 = hwm).
+    assert rate["leak_bound_per_s"] == 100
+    assert rate["max_in_flight"] == 11
+    assert rate["concurrency_bound_per_s"] == 110
+    assert rate["sustainable_per_s"] == 100
+    assert rate["bound_by"] == "leak"
+
+
+def test_sustainable_rate_bound_by_concurrency_when_calls_are_cheap():
+    rate = sustainable_rate(hwm=600, outflow=10, up_front=50, cost=0.01, latency=0.1)
+    assert rate["sustainable_per_s"] == 110
+    assert rate["bound_by"] == "concurrency"
+    # hwm not a multiple of the up-front cost: ceil(610 / 50) - 1 = 12 fit.
+    assert (
+        sustainable_rate(hwm=610, outflow=10, up_front=50, cost=1, latency=1)["max_in_flight"] == 12
+    )
+
+
+def test_split_calls_in_proportion_to_threads():
+    assert split_calls(2000, [16, 4]) == [1600, 400]
+    assert split_calls(7, [2, 1]) == [5, 2]
+    assert sum(split_calls(2001, [16, 3])) == 2001
+
+
+def test_splice_api_replaces_or_inserts_before_the_soak():
+    section = f"{report.API_START}\nnew\n{report.API_END}\n"
+    body = "# Results\n\n## 1\n\n<!-- soak -->\n## Soak\n<!-- /soak -->\n"
+    inserted = report.splice_api(body, section)
+    assert inserted.index("new") < inserted.index("<!-- soak -->")
+    assert report.api_section(inserted) == section
+    again = report.splice_api(inserted, section.replace("new", "newer"))
+    assert "newer" in again and "\nnew\n" not in again
+    assert again.count(report.API_START) == 1
+    assert report.splice_api("# Results\n", section).endswith(section)
+    assert report.api_section("no section here") == ""
