@@ -24,6 +24,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from canvas_oauth.testing import FakeCanvas
 
 HERE = Path(__file__).resolve().parent
 MANAGE = HERE / "manage.py"
@@ -36,6 +40,24 @@ CANVAS_VARS = ("CANVAS_OAUTH_CLIENT_ID", "CANVAS_OAUTH_CLIENT_SECRET", "CANVAS_O
 # The fake Canvas's developer key; example/demo_site/settings.py has the same defaults.
 FAKE_CLIENT_ID = "10000000000001"
 FAKE_CLIENT_SECRET = "fake-canvas-secret-" + "x" * 45
+
+
+# Three of the example page's small pages (demo_site.views.COURSES_PER_PAGE).
+DEMO_COURSES = 12
+
+
+def demo_fake(callback_url: str, client_id: str, client_secret: str) -> FakeCanvas:
+    """Return the demo's fake Canvas: the site's key, its callback, Ada's courses."""
+    from canvas_oauth.testing import FakeCanvas
+
+    fake = FakeCanvas(
+        client_id=client_id,
+        client_secret=client_secret,
+        client_name="canvas_oauth demo",
+        redirect_uris=[callback_url],
+    )
+    fake.add_courses(n=DEMO_COURSES)
+    return fake
 
 
 @dataclass(frozen=True)
@@ -176,14 +198,9 @@ def main() -> int:
             # Our own manage.py, run by this Python: no untrusted input (S603).
             subprocess.run(manage(*args), env=env, check=True)  # noqa: S603
         if config.fake:
-            from canvas_oauth.testing import FakeCanvas, LiveFakeCanvas
+            from canvas_oauth.testing import LiveFakeCanvas
 
-            fake = FakeCanvas(
-                client_id=config.client_id,
-                client_secret=config.client_secret,
-                client_name="canvas_oauth demo",
-                redirect_uris=[config.callback_url],
-            )
+            fake = demo_fake(config.callback_url, config.client_id, config.client_secret)
             try:
                 live = LiveFakeCanvas(fake, host=HOST, port=config.canvas_port).start()
             except OSError as exc:

@@ -79,8 +79,8 @@ CANVAS_OAUTH_CLIENT_SECRET = os.environ.get(
 CANVAS_OAUTH_CANVAS_DOMAIN = os.environ.get("CANVAS_OAUTH_CANVAS_DOMAIN", "http://127.0.0.1:8001")
 CANVAS_OAUTH_PURPOSE = "canvas_oauth example site"
 
-# Timeout, in seconds, of the example's own Canvas API calls.
-CANVAS_API_TIMEOUT = 5.0
+# Timeout, in seconds, of each call canvas_session makes to Canvas's API.
+CANVAS_OAUTH_API_TIMEOUT = 10.0
 
 LOGGING = {
     "version": 1,

@@ -1,46 +1,37 @@
-"""The example site's page: who you are in Canvas, asked of Canvas with your own token."""
+"""The example site's pages: who you are in Canvas and your courses, asked of Canvas as you."""
 
 from __future__ import annotations
 
-import requests
-from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.csrf import ensure_csrf_cookie
 
-from canvas_oauth.conf import base_url
-from canvas_oauth.oauth import get_oauth_token, invalidate_oauth_token
+from canvas_oauth.api import canvas_session
+
+# Small pages, so that the example follows Canvas's Link headers from page to page; left
+# out, paginate() asks for 100 at a time.
+COURSES_PER_PAGE = 5
 
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
-    """Show the Canvas user behind the token.
+    """Show the Canvas user behind the token and every page of their courses.
 
-    Without a usable token, ``get_oauth_token`` raises and ``OAuthMiddleware`` sends the
-    browser to Canvas, then back here.
+    Without a usable token, the session raises and ``OAuthMiddleware`` sends the browser
+    to Canvas, then back here. So does a token Canvas rejects twice, and Canvas being
+    down or throttling us ends on the app's error page.
     """
-    token = get_oauth_token(request)
-    url = base_url(settings.CANVAS_OAUTH_CANVAS_DOMAIN) + "/api/v1/users/self"
-    try:
-        response = requests.get(
-            url,
-            headers={"Authorization": f"Bearer {token}"},
-            timeout=settings.CANVAS_API_TIMEOUT,
-        )
-    except requests.RequestException:
-        return _problem(request, "Canvas did not answer. Please try again in a moment.")
-    if response.status_code == 401 and "WWW-Authenticate" in response.headers:
-        # Canvas no longer accepts the token (revoked there, say): forget it and ask
-        # again. This raises; the middleware restarts the dance.
-        invalidate_oauth_token(request)
+    session = canvas_session(request)
+    response = session.get("users/self")
     try:
         canvas_user = response.json() if response.ok else None
     except ValueError:
         canvas_user = None
     if not isinstance(canvas_user, dict):
         return _problem(request, f"Canvas answered {response.status_code}, not a user.")
-    return render(request, "demo_site/home.html", {"canvas_user": canvas_user})
+    courses = list(session.paginate("courses", {"per_page": COURSES_PER_PAGE}))
+    return render(request, "demo_site/home.html", {"canvas_user": canvas_user, "courses": courses})
 
 
 @login_required

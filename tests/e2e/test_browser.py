@@ -31,6 +31,7 @@ from playwright.sync_api import (
 )
 
 from canvas_oauth.testing import FakeCanvas, LiveFakeCanvas
+from canvas_oauth.testing.provider import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
 
 pytestmark = pytest.mark.e2e
 
@@ -107,9 +108,10 @@ class Site:
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     ARTIFACTS.mkdir(exist_ok=True)
     site_port = free_port()
-    fake = FakeCanvas(
-        client_name="canvas_oauth demo",
-        redirect_uris=[f"http://127.0.0.1:{site_port}/oauth/oauth-callback"],
+    fake = run_demo.demo_fake(
+        f"http://127.0.0.1:{site_port}/oauth/oauth-callback",
+        DEFAULT_CLIENT_ID,
+        DEFAULT_CLIENT_SECRET,
     )
     with LiveFakeCanvas(fake) as live:
         database = tmp_path_factory.mktemp("site") / "db.sqlite3"
@@ -207,6 +209,8 @@ def expect_consent_page(page: Page, site: Site) -> None:
 def expect_connected(page: Page, site: Site) -> None:
     expect(page).to_have_url(site.url + "/")
     expect(page.locator("#connected")).to_have_text("Connected to Canvas as Ada Lovelace")
+    # Every course, from the pages canvas_session followed.
+    expect(page.locator("#courses li")).to_have_count(run_demo.DEMO_COURSES)
 
 
 def test_authorize_refresh_and_disconnect(site: Site, new_page: Callable[[], Page]) -> None:
