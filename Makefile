@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: test lint format migrations-check clean demo e2e bench soak
+.PHONY: test lint format migrations-check clean demo e2e bench soak docs
 
 $(STAMP): requirements-dev.txt setup.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -20,7 +20,9 @@ demo: $(STAMP)
 	$(PY) example/run_demo.py
 
 # Browser tests (Playwright driving /usr/bin/chromium); `make test` leaves them out.
+# Needs Debian's Chromium first: apt-get install chromium.
 e2e: $(STAMP)
+	@test -x /usr/bin/chromium || echo "e2e: needs Debian's Chromium at /usr/bin/chromium: apt-get install chromium"
 	CANVAS_OAUTH_E2E=1 $(PY) -m pytest -p no:cacheprovider tests/e2e
 
 # Benchmarks on SQLite and the PostgreSQL of BENCH_PG_URL (default postgres@127.0.0.1:5432);
@@ -40,6 +42,12 @@ soak: $(STAMP)
 migrations-check: $(STAMP)
 	DJANGO_SETTINGS_MODULE=tests.settings $(PY) -m django makemigrations --check --dry-run
 
+# The documentation site (Sphinx + MyST, docs/); warnings are errors.
+docs: $(STAMP)
+	$(PY) -m pip install --quiet -r docs/requirements.txt
+	$(PY) -m sphinx -W --keep-going -q -b html docs docs/_build/html
+	@echo "docs: built docs/_build/html/index.html"
+
 lint: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
@@ -49,4 +57,4 @@ format: $(STAMP)
 	$(PY) -m ruff check --fix .
 
 clean:
-	rm -rf $(VENV) .coverage .coverage.* htmlcov *.egg-info e2e-artifacts
+	rm -rf $(VENV) .coverage .coverage.* htmlcov *.egg-info e2e-artifacts docs/_build

@@ -17,7 +17,7 @@ from canvas_oauth.views import error_response, is_navigation, start_dance, wants
 
 
 class OAuthMiddleware(MiddlewareMixin):
-    """Answer ``CanvasOAuthError``s from views; leave every other exception alone."""
+    """Answer each ``CanvasOAuthError`` a view raises; leave every other exception alone."""
 
     sync_capable = True
     async_capable = True
