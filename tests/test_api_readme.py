@@ -1,6 +1,7 @@
-"""The README's examples of calling the Canvas API, kept runnable against the fake Canvas.
+"""The docs' examples of calling the Canvas API, kept runnable against the fake Canvas.
 
-The code between the markers is the README's, as written there.
+The code between the markers is the docs' (and the README's one example), as written there;
+the last test checks that those pages still show it.
 """
 
 import pytest
@@ -13,7 +14,7 @@ def notify(user, message):
     notified.append((user, message))
 
 
-# -- README: Quick start, step 5 -----------------------------------------------------------------
+# -- README and docs/install.md, step 6 --
 from django.http import JsonResponse  # noqa: E402
 
 from canvas_oauth.api import canvas_session  # noqa: E402
@@ -24,7 +25,7 @@ def courses(request):
     return JsonResponse(response.json(), safe=False)
 
 
-# -- README: Calling the Canvas API ----------------------------------------------------------
+# -- docs/howto/call-the-api.md --
 
 
 def dashboard(request):
@@ -34,7 +35,7 @@ def dashboard(request):
     return JsonResponse({"name": me["name"], "courses": courses})
 
 
-# -- README: Outside a request ----------------------------------------------------------------
+# -- docs/howto/background-jobs.md --
 from canvas_oauth.api import CanvasSession  # noqa: E402
 from canvas_oauth.exceptions import MissingTokenError  # noqa: E402
 
@@ -46,10 +47,10 @@ def nightly_sync(user):
     except MissingTokenError as exc:  # InvalidTokenError is one too
         notify(user, f"Please reconnect Canvas: https://tool.example.edu{exc.authorize_url}")
         return
-    return courses  # the README's "..."
+    return courses  # the docs' "..."
 
 
-# -- README: With canvasapi -------------------------------------------------------------------
+# -- docs/howto/call-the-api.md, With canvasapi --
 from canvas_oauth.api import canvasapi_for  # noqa: E402
 
 
@@ -58,7 +59,7 @@ def course_list(request):
     return JsonResponse({"courses": [course.name for course in canvas.get_courses()]})
 
 
-# -- end of the README's code -----------------------------------------------------------------
+# -- end of the docs' code --
 
 urlpatterns = [
     path("oauth/", include("canvas_oauth.urls")),
@@ -109,13 +110,24 @@ def test_canvasapi_view(browser, seeded):
     assert browser.get("/course-list/").json() == {"courses": seeded}
 
 
-def test_the_readme_shows_this_code():
+SHOWN_IN = {
+    "courses": ["README.md", "docs/install.md"],
+    "dashboard": ["docs/howto/call-the-api.md"],
+    "nightly_sync": ["docs/howto/background-jobs.md"],
+    "course_list": ["docs/howto/call-the-api.md"],
+}
+
+
+@pytest.mark.parametrize("name", sorted(SHOWN_IN))
+def test_the_docs_show_this_code(name):
+    import textwrap
     from pathlib import Path
 
-    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    root = Path(__file__).parents[1]
     source = Path(__file__).read_text()
-    for name in ("dashboard", "nightly_sync", "course_list"):
-        start = source.index(f"def {name}(")
-        block = source[start : source.index("\n\n\n", start)]
-        block = block.replace('    return courses  # the README\'s "..."', "    ...")
-        assert block in readme, name
+    start = source.index(f"def {name}(")
+    block = source[start : source.index("\n\n\n", start)]
+    block = block.replace('    return courses  # the docs\' "..."', "    ...")
+    for page in SHOWN_IN[name]:
+        text = (root / page).read_text()
+        assert block in text or textwrap.indent(block, "   ") in text, (name, page)

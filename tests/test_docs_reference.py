@@ -1,0 +1,39 @@
+"""The reference pages cannot fall behind the code: every setting and check id is there."""
+
+import ast
+import re
+from pathlib import Path
+
+import pytest
+
+from canvas_oauth import conf
+from tests.docs_examples import DOCS, python_blocks
+
+CHECKS = Path(conf.__file__).with_name("checks.py").read_text()
+
+
+def check_ids():
+    ids = set(re.findall(r"canvas_oauth\.[EW]\d{3}", CHECKS))
+    ids |= {f"canvas_oauth.E{int(n):03d}" for n in re.findall(r"_error\(\s*(\d+)", CHECKS)}
+    # Ids handed to _error through a loop variable: `(8, "CANVAS_OAUTH_…", …)` tuples.
+    ids |= {f"canvas_oauth.E{int(n):03d}" for n in re.findall(r"\((\d+), \"CANVAS_OAUTH_", CHECKS)}
+    return ids
+
+
+def test_every_setting_has_an_entry():
+    page = (DOCS / "reference" / "settings.md").read_text()
+    missing = [name for name in conf.DEFAULTS if f"## `{name}`" not in page]
+    assert not missing
+
+
+def test_every_check_id_is_listed():
+    page = (DOCS / "reference" / "checks.md").read_text()
+    ids = check_ids()
+    assert len(ids) >= 27  # E001 to E024 and W001 to W003 today
+    assert not [id_ for id_ in sorted(ids) if f"`{id_}`" not in page]
+
+
+@pytest.mark.parametrize("page", sorted(str(p.relative_to(DOCS)) for p in DOCS.rglob("*.md")))
+def test_every_python_example_parses(page):
+    for block in python_blocks(page):
+        ast.parse(block)
