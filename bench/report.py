@@ -250,6 +250,8 @@ def splice_api(results_md: str, section: str, before: str = "<!-- soak -->") -> 
 
 def render_api(meta: dict, results: dict) -> str:
     """Render the API section from the api_throttle and api_pages results present."""
+    from bench import api_throttle
+
     m = meta["machine"]
     ran = [meta["commands"][k] for k in API_PARTS if k in meta["commands"]]
     lines = [
@@ -284,29 +286,23 @@ def render_api(meta: dict, results: dict) -> str:
             "seconds, which cannot exceed the time it takes, so a call answered in about "
             f"{th['api_latency_ms']:.0f} ms costs at most about "
             f"{th['api_latency_ms'] / 1000:g}; {th['api_latency_ms']:.0f} ms is a typical API "
-            "answer time. Canvas's own numbers are kept; at the sustainable rate the run "
-            "takes about 20 s, so nothing had to be shrunk. Each arm starts on an empty bucket.",
+            "answer time. Canvas's own numbers are kept: at the sustainable rate the run "
+            f"takes about {th['calls'] / r['sustainable_per_s']:.0f} s, so nothing had to be "
+            "shrunk. Each arm starts on an empty bucket.",
             "",
             f"Sustainable rate: **{r['sustainable_per_s']:g} calls/s**, the lower of the leak "
             f"bound ({b['outflow_per_s']:g} units/s ÷ {b['request_cost']:g} = "
-            f"{r['leak_bound_per_s']:g}/s) and the concurrency bound (at most "
-            f"{r['max_in_flight']} requests in flight before the next one's "
-            f"{b['up_front_cost']:g} units reach hwm, each for at least "
-            f"{th['api_latency_ms']:.0f} ms: {r['concurrency_bound_per_s']:g}/s).",
+            f"{r['leak_bound_per_s']:g}/s) and the concurrency bound "
+            f"({r['max_in_flight']} requests in flight, the most whose "
+            f"{b['up_front_cost']:g}-unit reservations, less the little that leaks meanwhile, "
+            f"stay below hwm, each for at least {th['api_latency_ms']:.0f} ms: "
+            f"{r['concurrency_bound_per_s']:g}/s).",
             "",
-            "| client | 403s Canvas sent | 403s reaching callers | calls ok | wall s | "
-            "achieved calls/s | share of sustainable | p50 / p99 call ms |",
-            "|---|---:|---:|---:|---:|---:|---:|---:|",
+            *api_throttle.HEADER.splitlines(),
+            *[api_throttle.table_row(a) for a in th["arms"]],
+            "",
+            api_throttle.FOOTNOTE,
         ]
-        for a in th["arms"]:
-            p50 = max(p["latency_ms_p50"] for p in a["processes"])
-            p99 = max(p["latency_ms_p99"] for p in a["processes"])
-            lines.append(
-                f"| {a['label']} | {a['throttled_403_sent_by_canvas']:,} | "
-                f"{a['throttled_403_reached_callers']:,} | {a['ok']:,} / {a['calls']:,} | "
-                f"{a['wall_s']} | {a['achieved_per_s']} | {a['share_of_sustainable']:.0%} | "
-                f"{p50} / {p99} |"
-            )
         lines += [
             "",
             "Clients: `CanvasSession.for_user(user)` in every thread of both processes "
@@ -316,8 +312,10 @@ def render_api(meta: dict, results: dict) -> str:
             "`canvasapi.Canvas(base_url, token).get_current_user()` with canvasapi's own "
             "requester, which raises `Forbidden` on Canvas's 403 (canvasapi 3.x raises "
             "`RateLimitExceeded` only for a 429, which Canvas never sends). Achieved rate = "
-            "calls that succeeded ÷ wall time from the common start to the last answer; for "
-            "an arm whose callers got 403s it counts only the calls that got through.",
+            "calls that succeeded ÷ wall time from the common start to the last answer. In flight: "
+            "API calls Canvas admitted and had not answered yet, counted by the fake over both "
+            "processes (mean over the run, and maximum). Call times are per caller, retries "
+            "and pacing included (the slower process's p50 and p99).",
             "",
         ]
         cs = next((a for a in th["arms"] if a["arm"] == "canvas_session"), None)
@@ -336,6 +334,20 @@ def render_api(meta: dict, results: dict) -> str:
                 + ").",
                 f"Goal: CanvasSession achieves ≥ 90% of the sustainable rate: {_yes(share >= 0.9)}"
                 f" ({share:.0%}: {cs['achieved_per_s']} of {r['sustainable_per_s']:g} calls/s).",
+                "",
+            ]
+            p50 = max(p["latency_ms_p50"] for p in cs["processes"])
+            flight = cs["in_flight"]
+            lines += [
+                "What bounds CanvasSession here is how many calls its pacing lets be in flight: "
+                f"a mean of {flight['mean']} (at most {flight['max']}) where the bucket admits "
+                f"{r['max_in_flight']}, and each call took {p50} ms at the median (for "
+                f"{th['api_latency_ms']:.0f} ms of API latency); calls in flight ÷ call time "
+                "is the rate. Its pacer waits while the room Canvas last reported, less the "
+                "calls it sent since, would not fit the call and one more. The throttled 403s "
+                "Canvas sent it come at the start: each process begins without a figure from "
+                "Canvas and takes the bucket to be empty, so the two together send more calls "
+                "than fit before the first answers arrive.",
                 "",
             ]
     pg = results.get("api_pages")

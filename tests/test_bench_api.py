@@ -6,19 +6,19 @@ from bench.api_throttle import split_calls, sustainable_rate
 
 def test_sustainable_rate_at_canvas_numbers_is_the_lower_bound():
     rate = sustainable_rate(hwm=600, outflow=10, up_front=50, cost=0.1, latency=0.1)
-    # 10 units/s leak at 0.1 a call; 11 in flight (the 12th's 50 units make 600 = hwm).
+    # 10 units/s leak at 0.1 a call; 12 in flight (600 less what leaked is below hwm).
     assert rate["leak_bound_per_s"] == 100
-    assert rate["max_in_flight"] == 11
-    assert rate["concurrency_bound_per_s"] == 110
+    assert rate["max_in_flight"] == 12
+    assert rate["concurrency_bound_per_s"] == 120
     assert rate["sustainable_per_s"] == 100
     assert rate["bound_by"] == "leak"
 
 
 def test_sustainable_rate_bound_by_concurrency_when_calls_are_cheap():
     rate = sustainable_rate(hwm=600, outflow=10, up_front=50, cost=0.01, latency=0.1)
-    assert rate["sustainable_per_s"] == 110
+    assert rate["sustainable_per_s"] == 120
     assert rate["bound_by"] == "concurrency"
-    # hwm not a multiple of the up-front cost: ceil(610 / 50) - 1 = 12 fit.
+    # hwm not a multiple of the up-front cost: floor(610 / 50) = 12 fit, a 13th would not.
     assert (
         sustainable_rate(hwm=610, outflow=10, up_front=50, cost=1, latency=1)["max_in_flight"] == 12
     )
