@@ -113,7 +113,10 @@ def _domain_for(request: HttpRequest, domain: str | None) -> str:
 
 
 def _cache(request: HttpRequest) -> dict[tuple[object, str], CanvasOAuth2Token]:
-    return request.__dict__.setdefault(_REQUEST_CACHE, {})
+    cache: dict[tuple[object, str], CanvasOAuth2Token] = request.__dict__.setdefault(
+        _REQUEST_CACHE, {}
+    )
+    return cache
 
 
 def _cache_key(request: HttpRequest, domain: str) -> tuple[object, str]:

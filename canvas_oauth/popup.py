@@ -45,12 +45,13 @@ def returned(request: HttpRequest, dance: state.PendingDance) -> HttpResponse:
     else:
         answer, failure = {"error": "invalid_return"}, InvalidOAuthReturnError()
     state.stash_answer(dance, answer)
+    status = failure.status_code if failure else 200
     context = {
         "result": {"type": "canvas_oauth", "state": dance.state, "ok": failure is None},
         "message": failure.message if failure else "Canvas is connected.",
-        "status_code": failure.status_code if failure else 200,
+        "status_code": status,
     }
-    response = render(request, TEMPLATE, context, status=context["status_code"])
+    response = render(request, TEMPLATE, context, status=status)
     # The popup arrives here from Canvas's page, which sets no opener policy. Django's
     # default "same-origin" (SECURE_CROSS_ORIGIN_OPENER_POLICY) would put this page in a
     # new browsing context group, cutting the popup's link to the tool's page: no message,
