@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit
 
 from django.http import HttpRequest
@@ -20,9 +20,7 @@ from django.utils.module_loading import import_string
 from canvas_oauth import conf
 from canvas_oauth.canvas import CanvasClient
 from canvas_oauth.exceptions import UnknownCanvasInstanceError
-
-if TYPE_CHECKING:
-    from canvas_oauth.models import CanvasDeveloperKey
+from canvas_oauth.models import CanvasDeveloperKey
 
 SESSION_KEY = "canvas_oauth_domain"
 # Where a tool keeps the claims of the LTI 1.3 launch that brought the user in.
@@ -113,10 +111,6 @@ def get(domain: str) -> CanvasInstance:
     instance = configured().get(key)
     if instance is not None:
         return instance
-    # Imported here: this module is imported before the app registry is ready (settings
-    # checks, URL confs), and models may only be imported after.
-    from canvas_oauth.models import CanvasDeveloperKey
-
     row = CanvasDeveloperKey.objects.filter(domain=key, enabled=True).first()
     if row is None:
         raise UnknownCanvasInstanceError()

@@ -29,6 +29,14 @@ logger = logging.getLogger(__name__)
 TEMPLATE = "canvas_oauth/popup_returned.html"
 
 
+@sensitive_variables("state_value", "dance")
+def answer_return(request: HttpRequest) -> HttpResponse | None:
+    """Answer Canvas's redirect if it ends a popup dance; None for any other return."""
+    state_value = request.GET.get("state")
+    dance = state.popup_dance(state_value) if state_value else None
+    return None if dance is None else returned(request, dance)
+
+
 @sensitive_variables("params", "code", "answer")
 def returned(request: HttpRequest, dance: state.PendingDance) -> HttpResponse:
     """Answer Canvas's redirect in the popup: keep the answer, tell the opener, close."""

@@ -15,7 +15,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonRes
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
-from canvas_oauth import errorpages, oauth, popup
+from canvas_oauth import errorpages, oauth, popup, reports
 from canvas_oauth.exceptions import (
     CanvasOAuthError,
     InvalidOAuthReturnError,
@@ -140,8 +140,17 @@ def no_referrer(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse
 @require_GET
 @handles_errors
 def callback(request: HttpRequest) -> HttpResponse:
-    """Where Canvas sends the browser back, with a code or an error."""
-    return oauth.oauth_callback(request)
+    """Where Canvas sends the browser back, with a code or an error.
+
+    The return of a popup dance is answered by ``popup``; any other finishes a session
+    dance (``oauth.oauth_callback``).
+    """
+    reports.guard_callback(request)
+    try:
+        response = popup.answer_return(request)
+        return oauth.oauth_callback(request) if response is None else response
+    finally:
+        reports.forget_callback_secrets(request)
 
 
 @never_cache
