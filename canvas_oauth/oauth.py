@@ -19,6 +19,7 @@ from django.views.decorators.debug import sensitive_variables
 from canvas_oauth import conf, crypto, errorpages, instances, reports, state, tokens
 from canvas_oauth.exceptions import (
     AuthorizationDeniedError,
+    CanvasOAuthError,
     InvalidOAuthReturnError,
     InvalidOAuthStateError,
     InvalidTokenError,
@@ -264,6 +265,18 @@ def _finish_dance(request: HttpRequest) -> HttpResponse:
         raise InvalidOAuthReturnError(
             "This Canvas authorization was started by someone else. Please start again."
         )
+    try:
+        return _finish_own_dance(request, dance, error)
+    except CanvasOAuthError as exc:
+        exc.next_url = dance.next_url  # the error page's "Try again" returns there
+        raise
+
+
+@sensitive_variables("code", "params", "dance")
+def _finish_own_dance(
+    request: HttpRequest, dance: state.PendingDance, error: str | None
+) -> HttpResponse:
+    params = request.GET
     if error and dance.silent and error in SILENT_FALLBACK_ERRORS:
         # Canvas needs the user after all: ask them, the ordinary way, on the same Canvas.
         return handle_missing_token(request, dance.next_url, domain=dance.domain)

@@ -12,6 +12,7 @@ from functools import wraps
 
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.urls import get_script_prefix
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
@@ -57,7 +58,25 @@ def error_response(request: HttpRequest, exc: CanvasOAuthError) -> HttpResponse:
         )
     if wants_json(request):
         return JsonResponse({"error": exc.code, "message": exc.message}, status=exc.status_code)
-    return errorpages.render(request, exc.message, exc.status_code, {"error": exc})
+    context = {"error": exc, "retry_url": retry_url(request, exc)}
+    return errorpages.render(request, exc.message, exc.status_code, context)
+
+
+def retry_url(request: HttpRequest, exc: CanvasOAuthError) -> str:
+    """Return the error page's "Try again": a new dance, back to where the user was going.
+
+    That is the failed dance's destination, or the page that failed (a GET), else the
+    site's root.
+    """
+    next_url = exc.next_url
+    if next_url is None and request.method == "GET" and not _is_callback(request):
+        next_url = request.get_full_path()
+    return oauth.authorize_url(request, oauth.safe_next_url(request, next_url, get_script_prefix()))
+
+
+def _is_callback(request: HttpRequest) -> bool:
+    match = request.resolver_match
+    return match is not None and match.func in (callback, oauth.oauth_callback)
 
 
 def _authorization_required(request: HttpRequest) -> HttpResponse:
