@@ -53,4 +53,4 @@ format: $(STAMP)
 	$(PY) -m ruff check --fix .
 
 clean:
-	rm -rf $(VENV) .coverage .coverage.* htmlcov *.egg-info e2e-artifacts
+	rm -rf $(VENV) .mypy_cache .coverage .coverage.* htmlcov *.egg-info e2e-artifacts
