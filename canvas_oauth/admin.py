@@ -5,7 +5,7 @@ Token values and client secrets appear on no admin page.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.contrib import admin, messages
@@ -14,6 +14,15 @@ from django.http import HttpRequest
 
 from canvas_oauth import conf, instances, tokens
 from canvas_oauth.models import CanvasDeveloperKey, CanvasOAuth2Token
+
+if TYPE_CHECKING:
+    # Generic in django-stubs only (the model each one edits); not at run time.
+    _TokenAdmin = admin.ModelAdmin[CanvasOAuth2Token]
+    _KeyAdmin = admin.ModelAdmin[CanvasDeveloperKey]
+    _KeyForm = forms.ModelForm[CanvasDeveloperKey]
+else:
+    _TokenAdmin = _KeyAdmin = admin.ModelAdmin
+    _KeyForm = forms.ModelForm
 
 
 class DomainFilter(admin.SimpleListFilter):
@@ -26,7 +35,9 @@ class DomainFilter(admin.SimpleListFilter):
     title = "Canvas domain"
     parameter_name = "domain"
 
-    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+    def lookups(
+        self, request: HttpRequest, model_admin: admin.ModelAdmin[CanvasOAuth2Token]
+    ) -> list[tuple[str, str]]:
         domains = set(instances.configured())
         domains.update(CanvasDeveloperKey.objects.values_list("domain", flat=True))
         return [(domain, domain) for domain in sorted(domains)]
@@ -40,7 +51,7 @@ class DomainFilter(admin.SimpleListFilter):
 
 
 @admin.register(CanvasOAuth2Token)
-class CanvasOAuth2TokenAdmin(admin.ModelAdmin):
+class CanvasOAuth2TokenAdmin(_TokenAdmin):
     list_display = [
         "user",
         "canvas_user_name",
@@ -54,7 +65,7 @@ class CanvasOAuth2TokenAdmin(admin.ModelAdmin):
     list_select_related = ["user"]
     search_fields = ["user__username", "user__email", "canvas_user_name"]
     # Listed explicitly so that a new field never shows up here by accident.
-    fields = [
+    fields = (
         "user",
         "domain",
         "canvas_user_id",
@@ -64,7 +75,7 @@ class CanvasOAuth2TokenAdmin(admin.ModelAdmin):
         "expires",
         "created_on",
         "updated_on",
-    ]
+    )
     readonly_fields = fields
     actions = ["revoke_selected"]
     show_full_result_count = False
@@ -105,7 +116,7 @@ class CanvasOAuth2TokenAdmin(admin.ModelAdmin):
             )
 
 
-class DeveloperKeyForm(forms.ModelForm):
+class DeveloperKeyForm(_KeyForm):
     # Write-only: the stored secret is never sent to the browser; blank keeps it.
     client_secret = forms.CharField(
         widget=forms.PasswordInput(render_value=False),
@@ -125,7 +136,8 @@ class DeveloperKeyForm(forms.ModelForm):
         self.initial.pop("client_secret", None)
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data
         if cleaned.get("client_secret"):
             return cleaned
         if not self.instance.pk:
@@ -150,19 +162,21 @@ class DeveloperKeyForm(forms.ModelForm):
 
 
 @admin.register(CanvasDeveloperKey)
-class CanvasDeveloperKeyAdmin(admin.ModelAdmin):
+class CanvasDeveloperKeyAdmin(_KeyAdmin):
     form = DeveloperKeyForm
     list_display = ["domain", "client_id", "enabled", "updated_on"]
     list_filter = ["enabled"]
     search_fields = ["domain", "client_id"]
     readonly_fields = ["secret_set"]
 
-    def get_fields(self, request: HttpRequest, obj: CanvasDeveloperKey | None = None) -> list[str]:
+    def get_fields(
+        self, request: HttpRequest, obj: CanvasDeveloperKey | None = None
+    ) -> tuple[str, ...]:
         if obj is None:
-            return ["domain", "client_id", "client_secret", "scopes", "enabled"]
+            return ("domain", "client_id", "client_secret", "scopes", "enabled")
         # A read-only page renders the model's attribute, which is the decrypted secret.
-        secret = ["client_secret"] if self.has_change_permission(request, obj) else []
-        return ["domain", "client_id", *secret, "secret_set", "scopes", "enabled"]
+        secret = ("client_secret",) if self.has_change_permission(request, obj) else ()
+        return ("domain", "client_id", *secret, "secret_set", "scopes", "enabled")
 
     @admin.display(boolean=True, description="Secret set")
     def secret_set(self, obj: CanvasDeveloperKey) -> bool:

@@ -173,11 +173,14 @@ class CanvasSession(requests.Session):
             leaves = _origin(new_url) != self._origin
         except ValueError:
             leaves = True
-        return leaves or super().should_strip_auth(old_url, new_url)
+        # types-requests leaves the base method unannotated.
+        return leaves or super().should_strip_auth(old_url, new_url)  # type: ignore[no-untyped-call]
 
     # -- Calls -----------------------------------------------------------------------------
 
     @sensitive_variables()
+    # requests' parameters after ``timeout`` (allow_redirects, …) pass through **kwargs
+    # here, so they cannot be given by position: narrower than the base, hence the ignore.
     def request(  # type: ignore[override]
         self,
         method: str | bytes,
@@ -195,7 +198,7 @@ class CanvasSession(requests.Session):
 
         ``auth`` is ignored: the session always authenticates as its user.
         """
-        target = self.url_for(url)  # type: ignore[arg-type]
+        target = self.url_for(url.decode() if isinstance(url, bytes) else url)
         if timeout is None:
             api_timeout = float(conf.settings.api_timeout)
             timeout = (min(float(conf.settings.connect_timeout), api_timeout), api_timeout)
@@ -262,9 +265,10 @@ class CanvasSession(requests.Session):
         link off this Canvas origin raises ``CanvasURLError`` before anything is sent there.
         """
         url = self.url_for(path)
-        query: dict[str, Any] | None = dict(params or {})
-        if "per_page" not in query and "per_page" not in parse_qs(urlsplit(url).query):
-            query["per_page"] = DEFAULT_PER_PAGE
+        first: dict[str, Any] = dict(params or {})
+        if "per_page" not in first and "per_page" not in parse_qs(urlsplit(url).query):
+            first["per_page"] = DEFAULT_PER_PAGE
+        query: dict[str, Any] | None = first
         pages = 0
         while max_pages is None or pages < max_pages:
             with self.get(url, params=query) as response:
@@ -331,7 +335,7 @@ class CanvasSession(requests.Session):
 
 def _backoff(attempt: int) -> float:
     """Return the wait before retry ``attempt`` (from 1): doubling, with jitter."""
-    ceiling = min(BACKOFF_MAX, BACKOFF_FIRST * 2 ** (attempt - 1))
+    ceiling = min(BACKOFF_MAX, BACKOFF_FIRST * 2.0 ** (attempt - 1))
     # Half fixed, half random: threads throttled together do not come back together.
     return ceiling / 2 + random.uniform(0, ceiling / 2)  # noqa: S311 -- not a secret
 

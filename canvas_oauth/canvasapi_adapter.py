@@ -18,8 +18,11 @@ from canvasapi.requester import Requester
 PLACEHOLDER_TOKEN = "set-by-canvas-oauth"
 
 
-class SessionRequester(Requester):
+# canvasapi ships no types, so its classes are Any to mypy.
+class SessionRequester(Requester):  # type: ignore[misc]
     """canvasapi's ``Requester``, sending through a ``CanvasSession``."""
+
+    _session: Any
 
     def __init__(self, session: Any) -> None:
         super().__init__(session.origin, PLACEHOLDER_TOKEN)
@@ -27,7 +30,7 @@ class SessionRequester(Requester):
         self._session = session
 
 
-class SessionCanvas(Canvas):
+class SessionCanvas(Canvas):  # type: ignore[misc]  # as above: Any to mypy
     """A ``canvasapi.Canvas`` whose requester is a ``SessionRequester``."""
 
     def __init__(self, session: Any) -> None:

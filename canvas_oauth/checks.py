@@ -216,7 +216,7 @@ def _check_instances(instances: object) -> list[checks.CheckMessage]:
     )
     if not isinstance(instances, dict):
         return [_error(16, "CANVAS_OAUTH_INSTANCES must be a dict keyed by Canvas domain.", hint)]
-    errors = []
+    errors: list[checks.CheckMessage] = []
     for domain, options in instances.items():
         problem = None
         try:

@@ -24,7 +24,7 @@ from django.views.decorators.debug import sensitive_variables
 
 from canvas_oauth.canvas import TokenGrant
 from canvas_oauth.locks import bounded_wait, patiently
-from canvas_oauth.models import CanvasOAuth2Token
+from canvas_oauth.models import CanvasOAuth2Token, concrete_field
 
 # How long taking a claim may wait for a row or database locked by another transaction.
 LOCK_WAIT = 1.0
@@ -99,9 +99,11 @@ def finish(token: CanvasOAuth2Token, claim: str, grant: TokenGrant) -> bool:
     ``token`` takes the new values either way, encrypted as they are written.
     """
     token.apply_grant(grant)
-    meta = CanvasOAuth2Token._meta
     # Each field prepares its value as save() would: the tokens are encrypted here.
-    values = {name: meta.get_field(name).pre_save(token, False) for name in REFRESHED_FIELDS}
+    values = {
+        name: concrete_field(CanvasOAuth2Token, name).pre_save(token, False)
+        for name in REFRESHED_FIELDS
+    }
     alias, rows = _row(token)
     written = patiently(
         alias,

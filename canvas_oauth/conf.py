@@ -10,7 +10,7 @@ import ipaddress
 from collections.abc import Callable
 from datetime import timedelta
 from functools import lru_cache, wraps
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 from urllib.parse import urlsplit
 
 from django.conf import settings as django_settings
@@ -72,7 +72,7 @@ def memoized(func: Callable[[], T]) -> Callable[[], T]:
     @wraps(func)
     def wrapper() -> T:
         try:
-            return _memo[func]
+            return cast(T, _memo[func])
         except KeyError:
             value = _memo[func] = func()
             return value

@@ -136,7 +136,7 @@ def _instances(domain: str | None) -> list[tuple[str, CanvasInstance | None, str
 
 def _row_instance(row: CanvasDeveloperKey) -> tuple[str, CanvasInstance | None, str]:
     try:
-        return row.domain, row.as_instance(), ""
+        return row.domain, instances.from_key(row), ""
     except crypto.DecryptionError:
         problem = "its client secret cannot be decrypted with the configured keys"
     except CanvasOAuthError:  # EncryptionKeyError: the keys themselves are unusable

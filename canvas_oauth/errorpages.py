@@ -13,6 +13,7 @@ from typing import Any
 from django.http import HttpRequest, HttpResponse
 from django.template import loader
 from django.template.exceptions import TemplateDoesNotExist, TemplateSyntaxError
+from django.urls import get_script_prefix
 
 from canvas_oauth import conf
 
@@ -33,8 +34,17 @@ def render(
     status: int,
     context: dict[str, Any] | None = None,
 ) -> HttpResponse:
-    """Render the error page with ``message``; plain text when no template can be found."""
-    values = {"message": message, "status_code": status, **(context or {})}
+    """Render the error page with ``message``; plain text when no template can be found.
+
+    The page gets ``home_url`` (the site's root under its script prefix, not a bare
+    ``/``) and, when ``context`` has one, ``retry_url``.
+    """
+    values = {
+        "message": message,
+        "status_code": status,
+        "home_url": get_script_prefix(),
+        **(context or {}),
+    }
     template = _first_loadable()
     if template is None:
         # As the original app did, but as text: the message may hold Canvas's own words.

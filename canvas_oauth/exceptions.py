@@ -28,6 +28,9 @@ class CanvasOAuthError(Exception):
     status_code = 403
     code = "canvas_oauth_error"
     default_message = "Something went wrong while connecting to Canvas."
+    # Where the user was going, when a dance that failed knew it (the error page's "Try
+    # again" returns there).
+    next_url: str | None = None
 
     def __init__(self, *args: object) -> None:
         super().__init__(*args)

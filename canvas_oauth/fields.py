@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import models
 from django.db.models.query_utils import DeferredAttribute
 from django.views.decorators.debug import sensitive_variables
 
 from canvas_oauth import crypto
+
+if TYPE_CHECKING:
+    # Django's fields are generic only in django-stubs (their value types); not at run time.
+    _TextField = models.TextField[str, str]
+else:
+    _TextField = models.TextField
 
 
 class Ciphertext(str):
@@ -32,7 +38,7 @@ class _DecryptingAttribute(DeferredAttribute):
         instance.__dict__[self.field.attname] = value
 
 
-class EncryptedTextField(models.TextField):
+class EncryptedTextField(_TextField):
     """Store text encrypted with ``canvas_oauth.crypto``; read it back as plaintext.
 
     Values written by older versions in plaintext are read as they are and encrypted

@@ -20,6 +20,7 @@ from django.utils.module_loading import import_string
 from canvas_oauth import conf
 from canvas_oauth.canvas import CanvasClient
 from canvas_oauth.exceptions import UnknownCanvasInstanceError
+from canvas_oauth.models import CanvasDeveloperKey
 
 SESSION_KEY = "canvas_oauth_domain"
 # Where a tool keeps the claims of the LTI 1.3 launch that brought the user in.
@@ -110,12 +111,18 @@ def get(domain: str) -> CanvasInstance:
     instance = configured().get(key)
     if instance is not None:
         return instance
-    from canvas_oauth.models import CanvasDeveloperKey
-
     row = CanvasDeveloperKey.objects.filter(domain=key, enabled=True).first()
     if row is None:
         raise UnknownCanvasInstanceError()
-    return row.as_instance()
+    return from_key(row)
+
+
+def from_key(row: CanvasDeveloperKey) -> CanvasInstance:
+    """Build an instance from a ``CanvasDeveloperKey`` row."""
+    options: dict[str, Any] = {"client_id": row.client_id, "client_secret": row.client_secret}
+    if row.scopes:
+        options["scopes"] = row.scopes.split()
+    return from_options(row.domain, options)
 
 
 @conf.memoized
@@ -142,7 +149,8 @@ def resolve(request: HttpRequest) -> str:
 
 @lru_cache(maxsize=8)
 def _resolver(path: str) -> Callable[[HttpRequest], str | None]:
-    return import_string(path)
+    resolver: Callable[[HttpRequest], str | None] = import_string(path)
+    return resolver
 
 
 def single_domain(request: HttpRequest) -> str | None:
@@ -170,8 +178,9 @@ def lti_launch_domain(request: HttpRequest) -> str | None:
     if not isinstance(claims, dict):
         return None
     custom = claims.get(LTI_CUSTOM_CLAIM)
-    if isinstance(custom, dict) and isinstance(custom.get("canvas_api_domain"), str):
-        return custom["canvas_api_domain"]
+    domain = custom.get("canvas_api_domain") if isinstance(custom, dict) else None
+    if isinstance(domain, str):
+        return domain
     issuer = claims.get("iss")
     if isinstance(issuer, str):
         try:

@@ -12,12 +12,13 @@ import math
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, TypeVar, cast
 
 from django.db import OperationalError, connections
 
 if TYPE_CHECKING:
     from django.db.backends.base.base import BaseDatabaseWrapper
+    from django.db.backends.sqlite3.base import DatabaseWrapper as SQLiteWrapper
 
 T = TypeVar("T")
 
@@ -40,7 +41,7 @@ def patiently(alias: str, query: Callable[[], T]) -> T:
             connection = connections[alias]
             if not (
                 connection.vendor == "sqlite"
-                and connection.is_in_memory_db()
+                and cast("SQLiteWrapper", connection).is_in_memory_db()
                 and "table is locked" in str(exc)
                 and time.monotonic() < deadline
             ):
@@ -57,6 +58,7 @@ def bounded_wait(connection: BaseDatabaseWrapper, seconds: float) -> Iterator[No
     """
     seconds = max(seconds, 0.001)
     vendor = connection.vendor
+    bound: int | str
     if vendor == "postgresql":
         read = "SELECT current_setting('lock_timeout')"
         # Local to the transaction; "0ms" would mean no limit at all.
@@ -66,7 +68,7 @@ def bounded_wait(connection: BaseDatabaseWrapper, seconds: float) -> Iterator[No
         read = "SELECT @@SESSION.innodb_lock_wait_timeout"
         bound = max(1, math.ceil(seconds))  # whole seconds, at least one
         write = "SET SESSION innodb_lock_wait_timeout = %s"
-    elif vendor == "sqlite" and not connection.is_in_memory_db():
+    elif vendor == "sqlite" and not cast("SQLiteWrapper", connection).is_in_memory_db():
         read = "PRAGMA busy_timeout"
         bound = math.ceil(seconds * 1000)
         write = "PRAGMA busy_timeout = %d"  # PRAGMA takes no parameters; values are ints
@@ -74,14 +76,14 @@ def bounded_wait(connection: BaseDatabaseWrapper, seconds: float) -> Iterator[No
         yield
         return
 
-    def set_limit(value: object) -> None:
+    def set_limit(value: int | str) -> None:
         with connection.cursor() as cursor:
             if vendor == "sqlite":
-                cursor.execute(write % int(value))  # type: ignore[call-overload]
+                cursor.execute(write % int(value))
             else:
                 cursor.execute(write, [value])
 
-    def put_back_in_broken_transaction(value: object) -> None:
+    def put_back_in_broken_transaction(value: int | str) -> None:
         # Django refuses queries in a transaction marked for rollback (a failed UPDATE
         # marks it), but these limits belong to the connection, not the transaction: put
         # the limit back through the driver, or the lowered limit would outlive the
@@ -89,7 +91,7 @@ def bounded_wait(connection: BaseDatabaseWrapper, seconds: float) -> Iterator[No
         raw = connection.connection.cursor()
         try:
             if vendor == "sqlite":
-                raw.execute(write % int(value))  # type: ignore[call-overload]
+                raw.execute(write % int(value))
             else:
                 raw.execute(write, [value])
         finally:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -15,8 +15,13 @@ from canvas_oauth.canvas import TokenGrant
 from canvas_oauth.fields import EncryptedTextField
 from canvas_oauth.locks import patiently
 
-if TYPE_CHECKING:
-    from canvas_oauth.instances import CanvasInstance
+
+def concrete_field(model: type[models.Model], name: str) -> models.Field[Any, Any]:
+    """Return the field of ``model`` that has a column, named ``name``."""
+    field = model._meta.get_field(name)
+    if not isinstance(field, models.Field) or field.column is None:
+        raise LookupError(f"{model.__name__}.{name} has no column")
+    return field
 
 
 def _fetch_one(connection: Any, sql: str, params: list[Any]) -> Any:
@@ -31,7 +36,7 @@ class CanvasOAuth2TokenManager(models.Manager["CanvasOAuth2Token"]):
     # What get_oauth_token needs; the other columns load on first access, if ever.
     HOT_FIELDS = ("id", "user", "domain", "access_token", "expires", "scopes")
     # Per database alias: the SQL, the attribute names and the converters of the read.
-    _plans: ClassVar[dict[str, tuple[str, list[str], list[tuple[int, list, Any]]]]] = {}
+    _plans: ClassVar[dict[str, tuple[str, list[str], list[tuple[int, list[Any], Any]]]]] = {}
 
     def get_for_user(self, user_pk: Any, domain: str) -> CanvasOAuth2Token | None:
         """Return the token row of (user, domain), or None: one precompiled SELECT.
@@ -54,20 +59,20 @@ class CanvasOAuth2TokenManager(models.Manager["CanvasOAuth2Token"]):
                 values[index] = convert(values[index], expression, connection)
         return self.model.from_db(alias, attnames, values)
 
-    def _plan(self, alias: str) -> tuple[str, list[str], list[tuple[int, list, Any]]]:
+    def _plan(self, alias: str) -> tuple[str, list[str], list[tuple[int, list[Any], Any]]]:
         plan = self._plans.get(alias)
         if plan is None:
             connection = connections[alias]
             meta = self.model._meta
-            fields = [meta.get_field(name) for name in self.HOT_FIELDS]
+            fields = [concrete_field(self.model, name) for name in self.HOT_FIELDS]
             compiler = self.none().query.get_compiler(alias)
             quote = connection.ops.quote_name
             # Identifiers come from the model's meta; the values are parameters.
             sql = (
                 f"SELECT {', '.join(quote(f.column) for f in fields)} "  # noqa: S608
                 f"FROM {quote(meta.db_table)} "
-                f"WHERE {quote(meta.get_field('user').column)} = %s "
-                f"AND {quote(meta.get_field('domain').column)} = %s"
+                f"WHERE {quote(concrete_field(self.model, 'user').column)} = %s "
+                f"AND {quote(concrete_field(self.model, 'domain').column)} = %s"
             )
             converters = []
             for index, field in enumerate(fields):
@@ -201,12 +206,3 @@ class CanvasDeveloperKey(models.Model):
             raise ValidationError(
                 {"domain": 'Use a host such as "canvas.example.edu" or an origin with no path.'}
             ) from None
-
-    def as_instance(self) -> CanvasInstance:
-        """Return this key as the instance the rest of the app works with."""
-        from canvas_oauth.instances import from_options
-
-        options: dict[str, Any] = {"client_id": self.client_id, "client_secret": self.client_secret}
-        if self.scopes:
-            options["scopes"] = self.scopes.split()
-        return from_options(self.domain, options)

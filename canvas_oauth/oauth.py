@@ -7,6 +7,7 @@ Views call ``get_oauth_token``; when the user has no usable token it raises
 from __future__ import annotations
 
 import logging
+from typing import NoReturn
 from urllib.parse import urlencode
 
 from asgiref.sync import sync_to_async
@@ -18,6 +19,7 @@ from django.views.decorators.debug import sensitive_variables
 from canvas_oauth import conf, crypto, errorpages, instances, reports, state, tokens
 from canvas_oauth.exceptions import (
     AuthorizationDeniedError,
+    CanvasOAuthError,
     InvalidOAuthReturnError,
     InvalidOAuthStateError,
     InvalidTokenError,
@@ -113,7 +115,10 @@ def _domain_for(request: HttpRequest, domain: str | None) -> str:
 
 
 def _cache(request: HttpRequest) -> dict[tuple[object, str], CanvasOAuth2Token]:
-    return request.__dict__.setdefault(_REQUEST_CACHE, {})
+    cache: dict[tuple[object, str], CanvasOAuth2Token] = request.__dict__.setdefault(
+        _REQUEST_CACHE, {}
+    )
+    return cache
 
 
 def _cache_key(request: HttpRequest, domain: str) -> tuple[object, str]:
@@ -222,10 +227,17 @@ def begin_dance(
 
 
 def oauth_callback(request: HttpRequest) -> HttpResponse:
-    """Finish the dance where Canvas sends the browser back (``canvas-oauth-callback``).
+    """Finish a session dance where Canvas sends the browser back.
 
     Store the token and redirect to where the dance began. Raise a ``CanvasOAuthError``
     for anything that is not a valid, expected answer; no call goes to Canvas then.
+
+    The original app's name, which a project may have routed in its own URLconf. This
+    app's ``canvas-oauth-callback`` is ``views.callback``, which sends the return of a
+    popup dance to ``canvas_oauth.popup`` and every other return here. A popup dance
+    that reaches this function directly (``CANVAS_OAUTH_REDIRECT_URI`` routed here) is
+    refused, and its waiting page told so, rather than finished: its answer belongs to
+    the tool's page in the iframe, whose session this popup may not have.
     """
     reports.guard_callback(request)
     try:
@@ -240,9 +252,7 @@ def _finish_dance(request: HttpRequest) -> HttpResponse:
     state_value = params.get("state")
     popup_dance = state.popup_dance(state_value) if state_value else None
     if popup_dance is not None:
-        from canvas_oauth import popup
-
-        return popup.returned(request, popup_dance)
+        _refuse_popup_dance(popup_dance)
     require_login(request)
     error = params.get("error")
     if error and not state_value:
@@ -255,6 +265,18 @@ def _finish_dance(request: HttpRequest) -> HttpResponse:
         raise InvalidOAuthReturnError(
             "This Canvas authorization was started by someone else. Please start again."
         )
+    try:
+        return _finish_own_dance(request, dance, error)
+    except CanvasOAuthError as exc:
+        exc.next_url = dance.next_url  # the error page's "Try again" returns there
+        raise
+
+
+@sensitive_variables("code", "params", "dance")
+def _finish_own_dance(
+    request: HttpRequest, dance: state.PendingDance, error: str | None
+) -> HttpResponse:
+    params = request.GET
     if error and dance.silent and error in SILENT_FALLBACK_ERRORS:
         # Canvas needs the user after all: ask them, the ordinary way, on the same Canvas.
         return handle_missing_token(request, dance.next_url, domain=dance.domain)
@@ -267,6 +289,18 @@ def _finish_dance(request: HttpRequest) -> HttpResponse:
         raise InvalidOAuthReturnError()
     exchange_and_store(request, dance, code)
     return HttpResponseRedirect(safe_next_url(request, dance.next_url))
+
+
+@sensitive_variables("dance")
+def _refuse_popup_dance(dance: state.PendingDance) -> NoReturn:
+    logger.error(
+        "A popup dance came back to canvas_oauth.oauth.oauth_callback, which finishes only "
+        "session dances; route the redirect URI to canvas_oauth.views.callback instead"
+    )
+    state.stash_answer(dance, {"error": "invalid_return"})  # the page polling stops now
+    raise InvalidOAuthReturnError(
+        "This Canvas authorization cannot be finished here. Please start again."
+    )
 
 
 @sensitive_variables()

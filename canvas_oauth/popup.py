@@ -29,6 +29,14 @@ logger = logging.getLogger(__name__)
 TEMPLATE = "canvas_oauth/popup_returned.html"
 
 
+@sensitive_variables("state_value", "dance")
+def answer_return(request: HttpRequest) -> HttpResponse | None:
+    """Answer Canvas's redirect if it ends a popup dance; None for any other return."""
+    state_value = request.GET.get("state")
+    dance = state.popup_dance(state_value) if state_value else None
+    return None if dance is None else returned(request, dance)
+
+
 @sensitive_variables("params", "code", "answer")
 def returned(request: HttpRequest, dance: state.PendingDance) -> HttpResponse:
     """Answer Canvas's redirect in the popup: keep the answer, tell the opener, close."""
@@ -45,12 +53,13 @@ def returned(request: HttpRequest, dance: state.PendingDance) -> HttpResponse:
     else:
         answer, failure = {"error": "invalid_return"}, InvalidOAuthReturnError()
     state.stash_answer(dance, answer)
+    status = failure.status_code if failure else 200
     context = {
         "result": {"type": "canvas_oauth", "state": dance.state, "ok": failure is None},
         "message": failure.message if failure else "Canvas is connected.",
-        "status_code": failure.status_code if failure else 200,
+        "status_code": status,
     }
-    response = render(request, TEMPLATE, context, status=context["status_code"])
+    response = render(request, TEMPLATE, context, status=status)
     # The popup arrives here from Canvas's page, which sets no opener policy. Django's
     # default "same-origin" (SECURE_CROSS_ORIGIN_OPENER_POLICY) would put this page in a
     # new browsing context group, cutting the popup's link to the tool's page: no message,

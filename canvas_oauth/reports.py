@@ -5,7 +5,7 @@ Its query holds the single-use code and the state, and its frames the fresh toke
 
 from __future__ import annotations
 
-from django.http import HttpRequest
+from django.http import HttpRequest, QueryDict
 from django.views.debug import SafeExceptionReporterFilter
 
 # The callback's query parameters that nothing but Canvas and this app may see.
@@ -25,7 +25,8 @@ class CallbackReporterFilter(SafeExceptionReporterFilter):
 
 def guard_callback(request: HttpRequest) -> None:
     """Make error reports about ``request`` hide the sensitive variables of its frames."""
-    request.exception_reporter_filter = CallbackReporterFilter()
+    # Django reads this documented attribute, which django-stubs does not declare.
+    request.exception_reporter_filter = CallbackReporterFilter()  # type: ignore[attr-defined]
 
 
 def forget_callback_secrets(request: HttpRequest) -> None:
@@ -37,5 +38,5 @@ def forget_callback_secrets(request: HttpRequest) -> None:
     query = request.GET.copy()
     for name in CALLBACK_SECRETS:
         query.pop(name, None)
-    request.GET = query
     request.META["QUERY_STRING"] = query.urlencode()
+    request.GET = QueryDict(request.META["QUERY_STRING"], encoding=request.encoding)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 import threading
 from collections.abc import Callable, Hashable
-from typing import TypeVar
+from typing import TypeVar, cast
 
 T = TypeVar("T")
 
@@ -51,9 +51,9 @@ def share(key: Hashable, wait: float, call: Callable[[], T]) -> T:
             with _guard:
                 del _flights[key]
             flight.done.set()
-        return flight.result  # type: ignore[return-value]
+        return flight.result
     if not flight.done.wait(wait):
         raise FlightTimeout()
     if flight.error is not None:
         raise copy.copy(flight.error) from flight.error
-    return copy.copy(flight.result)  # type: ignore[return-value]
+    return copy.copy(cast(T, flight.result))

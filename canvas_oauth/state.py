@@ -23,6 +23,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
+from typing import Any
 
 from django.core.cache import caches
 from django.core.cache.backends.base import BaseCache
@@ -224,7 +225,7 @@ def _as_dance(entry: object) -> PendingDance:
 
 
 @sensitive_variables()
-def _seal(entry: dict) -> str:
+def _seal(entry: dict[str, Any]) -> str:
     # The cache may be a database table or a Redis dump: the PKCE verifier and Canvas's
     # code are encrypted there as tokens are.
     return crypto.encrypt(json.dumps(entry))
@@ -263,15 +264,16 @@ def _ttl() -> int:
     return max(1, int(conf.settings.state_ttl.total_seconds()))
 
 
-def _load(request: HttpRequest) -> list[dict]:
+def _load(request: HttpRequest) -> list[dict[str, Any]]:
     pending = request.session.get(SESSION_KEY)
     if not isinstance(pending, list):
         return []
     return [entry for entry in pending if isinstance(entry, dict)]
 
 
-def _expired(entry: dict) -> bool:
+def _expired(entry: dict[str, Any]) -> bool:
     created = entry.get("created")
     if not isinstance(created, (int, float)):
         return True
-    return time.time() - created > conf.settings.state_ttl.total_seconds()
+    ttl: float = conf.settings.state_ttl.total_seconds()
+    return time.time() - created > ttl

@@ -11,9 +11,10 @@ from __future__ import annotations
 import copy
 import logging
 from collections.abc import Iterable
+from typing import Any, TypeAlias
 from urllib.parse import urlencode
 
-from django.db import IntegrityError, transaction
+from django.db import DEFAULT_DB_ALIAS, IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
@@ -26,6 +27,10 @@ from canvas_oauth.signals import token_obtained, token_revoked
 
 logger = logging.getLogger(__name__)
 
+# An instance of the project's AUTH_USER_MODEL: its class is the project's, and the
+# token's foreign key accepts only that class, so no one class of Django's fits here.
+AnyUser: TypeAlias = Any
+
 
 def resolve_domain(domain: str | None = None) -> str:
     """Return ``domain`` (default: the configured one) in its stored form.
@@ -35,7 +40,7 @@ def resolve_domain(domain: str | None = None) -> str:
     return instances.domain_key(domain or instances.default_domain())
 
 
-def get_token(user, domain: str | None = None) -> CanvasOAuth2Token:
+def get_token(user: AnyUser, domain: str | None = None) -> CanvasOAuth2Token:
     """Return ``user``'s token for ``domain`` with an access token that is usable now.
 
     Raise ``MissingTokenError`` when the user must authorize (again), and
@@ -50,7 +55,7 @@ def get_token(user, domain: str | None = None) -> CanvasOAuth2Token:
     return token
 
 
-def get_token_for_user(user, domain: str | None = None) -> str:
+def get_token_for_user(user: AnyUser, domain: str | None = None) -> str:
     """Return a usable access token for ``user``, for code that runs outside a request.
 
     Celery tasks, management commands and cron jobs call this. When the user must
@@ -92,15 +97,17 @@ def refresh(token: CanvasOAuth2Token, *, force: bool = False) -> CanvasOAuth2Tok
     return refresher.refresh(token, force=force)
 
 
-def save_grant(user, domain: str, grant: TokenGrant, scopes: Iterable[str]) -> CanvasOAuth2Token:
+def save_grant(
+    user: AnyUser, domain: str, grant: TokenGrant, scopes: Iterable[str]
+) -> CanvasOAuth2Token:
     """Store the tokens of a finished dance, replacing any token the user had there."""
     domain = resolve_domain(domain)
     for attempt in range(2):
-        token = CanvasOAuth2Token.objects.filter(user=user, domain=domain).first()
+        existing = CanvasOAuth2Token.objects.filter(user=user, domain=domain).first()
+        token = existing or CanvasOAuth2Token(user=user, domain=domain, refresh_token="")
         replaced = None
-        if token is None:
-            token = CanvasOAuth2Token(user=user, domain=domain, refresh_token="")
-        elif grant.user is not None and token.canvas_user_id not in (None, grant.user.id):
+        moved = grant.user is not None and token.canvas_user_id not in (None, grant.user.id)
+        if existing is not None and moved:
             logger.warning(
                 "User %s authorized as a different Canvas user on %s; replacing the token "
                 "and revoking the old one",
@@ -116,7 +123,7 @@ def save_grant(user, domain: str, grant: TokenGrant, scopes: Iterable[str]) -> C
             with transaction.atomic():
                 token.save()
                 if replaced is not None:
-                    revoke_after_commit(replaced, token._state.db)
+                    revoke_after_commit(replaced, token._state.db or DEFAULT_DB_ALIAS)
         except IntegrityError:
             if attempt:
                 raise
@@ -127,7 +134,7 @@ def save_grant(user, domain: str, grant: TokenGrant, scopes: Iterable[str]) -> C
     return token
 
 
-def revoke_token(user, domain: str | None = None) -> bool:
+def revoke_token(user: AnyUser, domain: str | None = None) -> bool:
     """Revoke ``user``'s token at Canvas and delete it here.
 
     Return True when Canvas confirmed, False when it could not be told (the row is
@@ -198,7 +205,7 @@ def revoke_at_canvas(token: CanvasOAuth2Token) -> str:
     return NOT_REVOKED
 
 
-def invalidate_token(user, domain: str | None = None) -> None:
+def invalidate_token(user: AnyUser, domain: str | None = None) -> None:
     """Forget ``user``'s token after Canvas rejected it (401 with WWW-Authenticate)."""
     domain = resolve_domain(domain)
     deleted, _ = CanvasOAuth2Token.objects.filter(user=user, domain=domain).delete()

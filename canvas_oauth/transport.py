@@ -109,6 +109,7 @@ class _Watched:
     sock: socket.socket
 
     def connect(self) -> None:
+        # A mixin: the connection class it is mixed into has the connect() called here.
         super().connect()  # type: ignore[misc]
         deadline = getattr(_calls, "deadline", None)
         if deadline is not None:

@@ -12,10 +12,11 @@ from functools import wraps
 
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.urls import get_script_prefix
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
-from canvas_oauth import errorpages, oauth, popup
+from canvas_oauth import errorpages, oauth, popup, reports
 from canvas_oauth.exceptions import (
     CanvasOAuthError,
     InvalidOAuthReturnError,
@@ -57,7 +58,25 @@ def error_response(request: HttpRequest, exc: CanvasOAuthError) -> HttpResponse:
         )
     if wants_json(request):
         return JsonResponse({"error": exc.code, "message": exc.message}, status=exc.status_code)
-    return errorpages.render(request, exc.message, exc.status_code, {"error": exc})
+    context = {"error": exc, "retry_url": retry_url(request, exc)}
+    return errorpages.render(request, exc.message, exc.status_code, context)
+
+
+def retry_url(request: HttpRequest, exc: CanvasOAuthError) -> str:
+    """Return the error page's "Try again": a new dance, back to where the user was going.
+
+    That is the failed dance's destination, or the page that failed (a GET), else the
+    site's root.
+    """
+    next_url = exc.next_url
+    if next_url is None and request.method == "GET" and not _is_callback(request):
+        next_url = request.get_full_path()
+    return oauth.authorize_url(request, oauth.safe_next_url(request, next_url, get_script_prefix()))
+
+
+def _is_callback(request: HttpRequest) -> bool:
+    match = request.resolver_match
+    return match is not None and match.func in (callback, oauth.oauth_callback)
 
 
 def _authorization_required(request: HttpRequest) -> HttpResponse:
@@ -140,8 +159,17 @@ def no_referrer(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse
 @require_GET
 @handles_errors
 def callback(request: HttpRequest) -> HttpResponse:
-    """Where Canvas sends the browser back, with a code or an error."""
-    return oauth.oauth_callback(request)
+    """Where Canvas sends the browser back, with a code or an error.
+
+    The return of a popup dance is answered by ``popup``; any other finishes a session
+    dance (``oauth.oauth_callback``).
+    """
+    reports.guard_callback(request)
+    try:
+        response = popup.answer_return(request)
+        return oauth.oauth_callback(request) if response is None else response
+    finally:
+        reports.forget_callback_secrets(request)
 
 
 @never_cache

@@ -15,7 +15,7 @@ LOGIN_URL = "/accounts/login/"
 DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
 
 
-def database_from_url(url: str) -> dict:
+def database_from_url(url: str) -> dict[str, object]:
     """Turn sqlite://, postgres:// or mysql:// URLs into a DATABASES entry."""
     if not url:
         return {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}
@@ -92,7 +92,7 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 CANVAS_OAUTH_CLIENT_ID = "10000000000001"
 CANVAS_OAUTH_CLIENT_SECRET = "test-client-secret-" + "s" * 45
 CANVAS_OAUTH_CANVAS_DOMAIN = "canvas.example.edu"
-CANVAS_OAUTH_SCOPES = []
+CANVAS_OAUTH_SCOPES: list[str] = []
 CANVAS_OAUTH_TOKEN_EXPIRATION_BUFFER = timedelta(0)
 
 # Popup dances are tested on each of these (tests/test_popup.py). CI runs the popup tests

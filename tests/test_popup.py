@@ -12,7 +12,7 @@ from django.test import Client, RequestFactory
 
 from canvas_oauth import oauth, state
 from canvas_oauth.models import CanvasOAuth2Token
-from tests.conftest import callback_path
+from tests.conftest import callback_path, start_dance
 
 BACKENDS = ["default", "db", "redis"]  # local memory, the database, a real Redis server
 
@@ -112,6 +112,33 @@ def test_popup_callback_without_code_or_error(iframe, popup, fake_canvas):
     back = popup.get("/oauth/oauth-callback", {"state": body["state"]})
     assert back.status_code == 400
     assert iframe.post("/oauth/complete", {"state": body["state"]}).status_code == 400
+
+
+def original_callback(location):
+    """The path of Canvas's redirect on a project's own route to ``oauth.oauth_callback``."""
+    return f"/original-callback/?{urlsplit(location).query}"
+
+
+def test_the_original_callback_name_finishes_a_session_dance(browser, fake_canvas, user):
+    location = fake_canvas.authorize(start_dance(browser, "/canvas/"))
+    back = browser.get(original_callback(location))
+    assert back.status_code == 302
+    assert back["Location"] == "/canvas/"
+    assert fake_canvas.is_live(CanvasOAuth2Token.objects.get(user=user).access_token)
+
+
+def test_the_original_callback_name_refuses_a_popup_dance_and_tells_the_page(
+    iframe, popup, fake_canvas, caplog
+):
+    body = start(iframe)
+    back = popup.get(original_callback(fake_canvas.authorize(body["authorize_url"])))
+    assert back.status_code == 400
+    assert b"cannot be finished here" in back.content
+    assert "canvas_oauth.views.callback" in caplog.text
+    # The page polling for the answer hears at once, instead of waiting for the state to expire.
+    assert iframe.post("/oauth/complete", {"state": body["state"]}).status_code == 400
+    assert fake_canvas.calls["token"] == 0
+    assert not CanvasOAuth2Token.objects.exists()
 
 
 def test_expired_popup_dance_is_refused(iframe, popup, fake_canvas, settings):

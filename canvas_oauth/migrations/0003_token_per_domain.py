@@ -1,13 +1,15 @@
 # One token per (user, Canvas domain), with the Canvas user it acts for.
 
 import django.db.models.deletion
+from django.apps.registry import Apps
 from django.conf import settings
 from django.db import migrations, models
+from django.db.backends.base.schema import BaseDatabaseSchemaEditor
 
 import canvas_oauth.conf
 
 
-def require_domain(apps, schema_editor):
+def require_domain(apps: Apps, schema_editor: BaseDatabaseSchemaEditor) -> None:
     """Refuse to start, before any schema change, when stored rows would get no domain.
 
     MySQL commits each schema change at once, so failing later would leave it half done.
@@ -22,7 +24,7 @@ def require_domain(apps, schema_editor):
         )
 
 
-def set_domain(apps, schema_editor):
+def set_domain(apps: Apps, schema_editor: BaseDatabaseSchemaEditor) -> None:
     """Give rows from the single-domain era the configured domain and scopes.
 
     They were obtained under the settings in force now, so their scopes are those.

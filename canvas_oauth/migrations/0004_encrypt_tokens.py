@@ -1,7 +1,11 @@
 # Tokens are encrypted at rest from here on; rows stored in plaintext are encrypted now,
 # and decrypted again if this migration is reversed.
 
+from collections.abc import Callable
+
+from django.apps.registry import Apps
 from django.db import migrations
+from django.db.backends.base.schema import BaseDatabaseSchemaEditor
 
 import canvas_oauth.fields
 from canvas_oauth import crypto
@@ -9,15 +13,17 @@ from canvas_oauth import crypto
 BATCH = 500
 
 
-def encrypt_rows(apps, schema_editor):
+def encrypt_rows(apps: Apps, schema_editor: BaseDatabaseSchemaEditor) -> None:
     _rewrite(apps, schema_editor, crypto.reencrypt)
 
 
-def decrypt_rows(apps, schema_editor):
+def decrypt_rows(apps: Apps, schema_editor: BaseDatabaseSchemaEditor) -> None:
     _rewrite(apps, schema_editor, crypto.decrypt)
 
 
-def _rewrite(apps, schema_editor, transform):
+def _rewrite(
+    apps: Apps, schema_editor: BaseDatabaseSchemaEditor, transform: Callable[[str], str]
+) -> None:
     # Raw SQL: the historical model's field would encrypt whatever it is given.
     Token = apps.get_model("canvas_oauth", "CanvasOAuth2Token")
     table = schema_editor.quote_name(Token._meta.db_table)

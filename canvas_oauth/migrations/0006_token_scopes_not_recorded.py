@@ -1,10 +1,12 @@
 # Tell a token whose scopes were never recorded (NULL: made by hand, as the original app's
 # model was used in fixtures and imports) from one granted no scopes ("").
 
+from django.apps.registry import Apps
 from django.db import migrations, models
+from django.db.backends.base.schema import BaseDatabaseSchemaEditor
 
 
-def unknown_to_empty(apps, schema_editor):
+def unknown_to_empty(apps: Apps, schema_editor: BaseDatabaseSchemaEditor) -> None:
     """Before the column is NOT NULL again, "not recorded" becomes "none granted"."""
     Token = apps.get_model("canvas_oauth", "CanvasOAuth2Token")
     Token.objects.using(schema_editor.connection.alias).filter(scopes=None).update(scopes="")

@@ -20,8 +20,8 @@ def _read_timeout(request: PreparedRequest) -> float | None:
     """Return the read timeout the caller gave ``requests``, if any."""
     timeout = getattr(request, "req_kwargs", {}).get("timeout")
     if isinstance(timeout, tuple):
-        return timeout[1]
-    return timeout
+        timeout = timeout[1]
+    return timeout if isinstance(timeout, (int, float)) else None
 
 
 _Answer = tuple[int, dict[str, str], bytes]

@@ -157,9 +157,15 @@ class FakeCanvas(AuthorizationEndpoint, TokenEndpoint, ApiEndpoint):
         return self.client.client_secret
 
     def add_user(
-        self, name: str, id: int | None = None, locale: str | None = "en", **extra: bool
+        self,
+        name: str,
+        id: int | None = None,
+        locale: str | None = "en",
+        *,
+        fake_student: bool = False,
+        may_authorize: bool = True,
     ) -> FakeUser:
-        """Create a Canvas user; ``extra`` sets ``fake_student`` or ``may_authorize``."""
+        """Create a Canvas user, a test student or one not allowed to authorize apps."""
         with self._lock:
             user_id = id if id is not None else 1 + max((u.id for u in self.users), default=0)
             user = FakeUser(
@@ -167,7 +173,8 @@ class FakeCanvas(AuthorizationEndpoint, TokenEndpoint, ApiEndpoint):
                 name=name,
                 global_id=str(self.shard * SHARD_FACTOR + user_id),
                 locale=locale,
-                **extra,
+                fake_student=fake_student,
+                may_authorize=may_authorize,
             )
             self.users.append(user)
             return user
@@ -210,6 +217,7 @@ class FakeCanvas(AuthorizationEndpoint, TokenEndpoint, ApiEndpoint):
 
     def add_client(self, client_id: str, client_secret: str, **settings: object) -> FakeClient:
         """Register another developer key, for example to test "incorrect client"."""
+        # The options are FakeClient's own fields, each with its type; checked when called.
         client = FakeClient(client_id, client_secret, **settings)  # type: ignore[arg-type]
         with self._lock:
             self.clients[client_id] = client
@@ -430,7 +438,9 @@ class FakeCanvas(AuthorizationEndpoint, TokenEndpoint, ApiEndpoint):
                     response = visit("GET", "/login/oauth2/deny")
                     continue
                 token = re.search(r'name="custom_csrf_token" value="([^"]+)"', response.text)
-                form = {"custom_csrf_token": token.group(1)}  # type: ignore[union-attr]
+                if token is None:
+                    raise AssertionError("Canvas's consent page has no CSRF token")
+                form = {"custom_csrf_token": token.group(1)}
                 response = visit("POST", "/login/oauth2/accept", form)
             else:
                 break

@@ -29,6 +29,7 @@ class _Server(ThreadingHTTPServer):
 
     daemon_threads = True
     block_on_close = False
+    verbose = False  # log every request (``--verbose``)
     # socketserver's default backlog of 5 makes concurrent clients wait a 1 s SYN retry.
     request_queue_size = 128
 
@@ -40,6 +41,7 @@ class _Server(ThreadingHTTPServer):
     def handle_error(self, request: object, client_address: object) -> None:
         """Ignore clients that hung up first (a timed-out client, a dropped socket)."""
         if not isinstance(sys.exc_info()[1], OSError):
+            # socketserver's stubs want a socket and an address; we pass through what we got.
             super().handle_error(request, client_address)  # type: ignore[arg-type]
 
 
@@ -110,7 +112,7 @@ class LiveFakeCanvas:
         if self._server is not None:
             return self
         self._server = _Server((self.host, self.port), self.fake)
-        self._server.verbose = verbose  # type: ignore[attr-defined]
+        self._server.verbose = verbose
         self.port = self._server.server_address[1]
         self.fake.base_url = self.url
         self._thread = threading.Thread(

@@ -9,5 +9,6 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("lti/", views.lti, name="lti"),
     path("lti/same-origin/", views.lti, {"opener_policy": "same-origin"}, name="lti-same-origin"),
+    path("disconnected/", views.disconnected, name="disconnected"),
     path("", views.home, name="home"),
 ]

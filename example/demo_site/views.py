@@ -35,6 +35,15 @@ def home(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
+def disconnected(request: HttpRequest) -> HttpResponse:
+    """Where "Disconnect Canvas" lands: say so, and offer to connect again.
+
+    Landing on ``home`` instead would start a new dance at once, as it needs a token.
+    """
+    return render(request, "demo_site/disconnected.html")
+
+
+@login_required
 @ensure_csrf_cookie
 def lti(request: HttpRequest, opener_policy: str = "same-origin-allow-popups") -> HttpResponse:
     """A tool page as it would sit in a Canvas iframe: connect Canvas through a popup.

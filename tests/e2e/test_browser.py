@@ -248,15 +248,23 @@ def test_authorize_refresh_and_disconnect(site: Site, new_page: Callable[[], Pag
     page.click("#authorize")
     expect_connected(page, site)
 
-    # Disconnect revokes the token at Canvas and deletes it; home then needs a new one.
+    # Disconnect revokes the token at Canvas and deletes it, and says so: no new dance
+    # starts until the user asks for one. Home then needs a new token.
     revokes = site.fake.calls["revoke"]
     page.click("#disconnect")
-    expect_consent_page(page, site)
+    expect(page).to_have_url(site.url + "/disconnected/")
+    expect(page.locator("#disconnected")).to_have_text("You are disconnected from Canvas")
     assert site.fake.calls["revoke"] == revokes + 1
     assert site.fake.live_tokens() == []
     assert site.stored_expiry("demo") == []
     screenshot(page, "05-disconnected")
 
+    page.click("#connect")
+    expect_consent_page(page, site)
+    page.click("#authorize")
+    expect_connected(page, site)
+
+    page.click("#disconnect")
     page.goto(site.url + "/")
     expect_consent_page(page, site)
 
