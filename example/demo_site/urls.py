@@ -10,5 +10,6 @@ urlpatterns = [
     path("lti/", views.lti, name="lti"),
     path("lti/same-origin/", views.lti, {"opener_policy": "same-origin"}, name="lti-same-origin"),
     path("disconnected/", views.disconnected, name="disconnected"),
+    path("not-connected/", views.disconnected, {"revoked": False}, name="not-connected"),
     path("", views.home, name="home"),
 ]

@@ -35,12 +35,13 @@ def home(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def disconnected(request: HttpRequest) -> HttpResponse:
-    """Where "Disconnect Canvas" lands: say so, and offer to connect again.
+def disconnected(request: HttpRequest, revoked: bool = True) -> HttpResponse:
+    """Where "Disconnect Canvas" lands, and the error page's start page: offer to connect.
 
-    Landing on ``home`` instead would start a new dance at once, as it needs a token.
+    Landing on ``home`` instead would start a new dance at once, as it needs a token; after
+    the user declined at Canvas, that would ask them again straight away.
     """
-    return render(request, "demo_site/disconnected.html")
+    return render(request, "demo_site/disconnected.html", {"revoked": revoked})
 
 
 @login_required

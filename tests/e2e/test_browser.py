@@ -285,6 +285,10 @@ def test_cancel_shows_declined_page(site: Site, new_page: Callable[[], Page]) ->
     expect(page.locator("body")).to_contain_text("You declined access")
     assert site.stored_expiry("grace") == []
     screenshot(page, "06-declined")
+    # The start page offers to connect; it does not send the user back to Canvas at once.
+    page.click("#start-page")
+    expect(page.locator("#not-connected")).to_have_text("You are not connected to Canvas")
+    expect(page).to_have_url(site.url + "/not-connected/")
 
 
 def open_connect_popup(page: Page, site: Site, path: str = "/lti/") -> Page:
