@@ -5,6 +5,8 @@ import uuid
 from datetime import timedelta
 from urllib.parse import unquote, urlsplit
 
+import django
+
 SECRET_KEY = "tests-only-not-a-secret"
 DEBUG = False
 USE_TZ = True
@@ -115,3 +117,7 @@ CACHES = {
     },
 }
 CANVAS_OAUTH_STATE_CACHE = os.environ.get("CANVAS_OAUTH_TEST_STATE_CACHE", "default")
+
+# Django 6.1 sends mail through MAILERS and warns (an error here) when none is configured.
+if django.VERSION >= (6, 1):
+    MAILERS = {"default": {"BACKEND": "django.core.mail.backends.locmem.EmailBackend"}}
