@@ -111,6 +111,8 @@ def finish(token: CanvasOAuth2Token, claim: str, grant: TokenGrant) -> bool:
             **values, refresh_claim="", refresh_claimed_until=None
         ),
     )
+    if written:
+        token.forget_claim()  # as the row now says
     return bool(written)
 
 

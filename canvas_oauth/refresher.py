@@ -88,10 +88,17 @@ def _refresh_once(token: CanvasOAuth2Token, force: bool, seen: str | None) -> Ca
         if current is None:
             raise MissingTokenError()
         if current.refresh_claim != claim or _refreshed(current, force, seen):
-            return current  # refreshed by another request before we claimed it
-        return _refresh_claimed(current, claim, force)
-    finally:
-        claims.release(token, claim)  # a no-op once finish() or delete() released it
+            result = current  # refreshed by another request before we claimed it
+        else:
+            result = _refresh_claimed(current, claim, force)
+    except BaseException:
+        claims.release(token, claim)
+        raise
+    # finish() released the claim in the same UPDATE that stored the new token; a token
+    # kept or refreshed elsewhere still carries it.
+    if result.refresh_claim == claim:
+        claims.release(token, claim)
+    return result
 
 
 def _await_other_refresh(

@@ -209,3 +209,18 @@ def test_a_refresh_leaves_a_sqlite_file_writable_while_canvas_answers(
     answer = results.get(timeout=60)
     worker.join(30)
     assert fake.is_live(answer), answer
+
+
+@pytest.mark.django_db
+def test_a_refresh_writes_the_row_twice_claim_and_result(user, expired_token, fake_canvas):
+    """The UPDATE that stores the new token also releases the claim: no third write."""
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries:
+        assert fake_canvas.is_live(tokens.get_token(user).access_token)
+    writes = [
+        q["sql"]
+        for q in queries.captured_queries
+        if q["sql"].startswith("UPDATE") and "canvas_oauth_canvasoauth2token" in q["sql"]
+    ]
+    assert len(writes) == 2, writes
