@@ -244,12 +244,17 @@ def test_fault_drop_is_a_connection_error(fake):
     assert post_token(fake, grant_type="authorization_code", code="x").status_code == 400
 
 
-def test_fault_throttle_is_403_text(fake):
+def test_fault_throttle_is_the_throttles_text_429_or_403_on_older_canvas(fake):
+    fake.misbehave("api", "throttle", times=1)
+    response = users_self(fake, "1~x")
+    assert response.status_code == 429
+    assert response.text == "429 Too Many Requests (Rate Limit Exceeded)\n"
+    assert response.headers["X-Rate-Limit-Remaining"] == "0.0"
+    fake.throttle.status = 403
     fake.misbehave("api", "throttle", times=1)
     response = users_self(fake, "1~x")
     assert response.status_code == 403
     assert response.text == "403 Forbidden (Rate Limit Exceeded)\n"
-    assert response.headers["X-Rate-Limit-Remaining"] == "0.0"
 
 
 def test_fault_invalid_token_is_the_401_of_a_dead_token(fake):

@@ -243,9 +243,9 @@ def test_the_request_that_fills_the_bucket_is_refused():
     token = fake.issue_token()["access_token"]
     held = [get(fake, "/api/v1/courses", token) for _ in range(2)]
     refused = get(fake, "/api/v1/courses", token)
-    assert refused.status == 403
+    assert refused.status == 429  # hosted Canvas since 2025-10-08
     assert refused.headers["Content-Type"] == "text/plain; charset=utf-8"
-    assert refused.text == "403 Forbidden (Rate Limit Exceeded)\n"
+    assert refused.text == "429 Too Many Requests (Rate Limit Exceeded)\n"
     assert refused.delay == 0  # refused before the app, so none of its latency
     assert "X-Request-Cost" not in refused.headers
     # Canvas writes hwm - count over the 0.0 of its refusal: 150 - (2 x 50 held).
@@ -256,11 +256,74 @@ def test_the_request_that_fills_the_bucket_is_refused():
     assert get(fake, "/api/v1/courses", token).status == 200
 
 
+def test_older_canvas_refuses_with_its_403():
+    fake = FakeCanvas(clock=FakeClock(start=START), throttle=RequestThrottle(hwm=50))
+    older = FakeCanvas(
+        clock=FakeClock(start=START), throttle=RequestThrottle(hwm=50), throttle_status=403
+    )
+    for canvas, status, reason in ((fake, 429, "Too Many Requests"), (older, 403, "Forbidden")):
+        refused = get(canvas, "/api/v1/courses", canvas.issue_token()["access_token"])
+        assert refused.status == status
+        assert refused.text == f"{status} {reason} (Rate Limit Exceeded)\n"
+        assert refused.headers["X-Rate-Limit-Remaining"] == "50.0"
+    older.misbehave("api", "throttle", times=1)
+    assert get(older, "/api/v1/users/self", older.issue_token()["access_token"]).status == 403
+    with pytest.raises(ValueError, match="429"):
+        FakeCanvas(throttle_status=500)
+
+
+def test_heavy_routes_cost_what_they_are_configured_to():
+    fake = FakeCanvas(
+        clock=FakeClock(start=START),
+        throttle=RequestThrottle(route_costs={"/api/v1/courses": 150.0}),
+    )
+    token = fake.issue_token()["access_token"]
+    assert get(fake, "/api/v1/users/self", token).headers["X-Request-Cost"] == "0.05"
+    answers = [get(fake, "/api/v1/courses", token) for _ in range(4)]
+    assert [a.headers.get("X-Request-Cost") for a in answers] == ["150.0"] * 4
+    # Four heavy calls drained the bucket: the next call, however light, is refused.
+    assert float(answers[-1].headers["X-Rate-Limit-Remaining"]) == pytest.approx(-0.05)
+    assert get(fake, "/api/v1/users/self", token).status == 429
+    with pytest.raises(ValueError, match="route_costs"):
+        RequestThrottle(route_costs={"/api/v1/courses": -1.0})
+
+
+def test_the_token_endpoint_is_throttled_by_client_with_200_units_a_grant(fake):
+    fake.throttle.token_endpoint = True
+    refresh_tokens = [fake.issue_token()["refresh_token"] for _ in range(4)]
+
+    def refresh(refresh_token):
+        form = {
+            "grant_type": "refresh_token",
+            "client_id": fake.client_id,
+            "client_secret": fake.client_secret,
+            "refresh_token": refresh_token,
+        }
+        return fake.dispatch("POST", "/login/oauth2/token", {}, form, {})
+
+    answers = [refresh(token) for token in refresh_tokens]
+    # Each grant costs its real cost and oauth_token_additional_request_cost (200): the
+    # fourth finds the bucket full, is refused, and says how far over it is.
+    assert [a.status for a in answers] == [200, 200, 200, 429]
+    remaining = [float(a.headers["X-Rate-Limit-Remaining"]) for a in answers]
+    assert remaining == pytest.approx([399.95, 199.9, -0.15, -0.15])
+    assert "X-Request-Cost" not in answers[-1].headers
+    assert fake.calls["throttled"] == 1
+    fake.advance(5.2)  # (50 - -0.15) / 10 s of leaking, and a little more
+    assert refresh(refresh_tokens[3]).status == 200
+    # Another developer key (to Canvas, another sender) has a bucket of its own.
+    other = fake.add_client("20000000000002", "other-secret")
+    form = {"grant_type": "refresh_token", "client_id": other.client_id}
+    refused = fake.dispatch("POST", "/login/oauth2/token", {}, form, {})
+    assert refused.status == 401  # judged by the app, not the throttle
+    assert refused.headers["X-Rate-Limit-Remaining"] == "599.95"
+
+
 def test_other_tokens_have_their_own_buckets_and_tokenless_calls_are_not_throttled():
     fake = FakeCanvas(clock=FakeClock(start=START), throttle=RequestThrottle(hwm=50))
     token = fake.issue_token()["access_token"]
-    assert get(fake, "/api/v1/courses", token).status == 403
-    assert get(fake, "/api/v1/courses", fake.issue_token()["access_token"]).status == 403
+    assert get(fake, "/api/v1/courses", token).status == 429
+    assert get(fake, "/api/v1/courses", fake.issue_token()["access_token"]).status == 429
     grant = fake.dispatch("POST", "/login/oauth2/token", {}, {"grant_type": "x"}, {})
     assert grant.status == 400
     assert grant.headers["X-Rate-Limit-Remaining"] == "49.95"
@@ -302,8 +365,8 @@ def test_concurrent_requests_over_http_fill_the_bucket():
         while fake.calls["courses"] < 2:
             time.sleep(0.01)
         refused = requests.get(url, headers=headers, timeout=5)
-        assert refused.status_code == 403
-        assert refused.text == "403 Forbidden (Rate Limit Exceeded)\n"
+        assert refused.status_code == 429
+        assert refused.text == "429 Too Many Requests (Rate Limit Exceeded)\n"
         assert "X-Request-Cost" not in refused.headers
         stopping = threading.Thread(target=live.stop)
         stopping.start()
@@ -335,7 +398,7 @@ def test_concurrent_requests_in_process_fill_the_bucket(monkeypatch):
         held = [pool.submit(requests.get, url, headers=headers, timeout=60) for _ in range(2)]
         while fake.calls["courses"] < 2:
             time.sleep(0.01)
-        assert requests.get(url, headers=headers, timeout=5).status_code == 403
+        assert requests.get(url, headers=headers, timeout=5).status_code == 429
         release.set()
         assert [future.result().status_code for future in held] == [200, 200]
     assert fake.calls["throttled"] == 1

@@ -40,6 +40,8 @@ MISSING_CSRF = "Missing custom CSRF token"
 INVALID_CSRF = "Invalid custom CSRF token"
 REVOKE_WITHOUT_TOKEN = "can't delete OAuth access token when not using an OAuth access token"
 RATE_LIMITED = "403 Forbidden (Rate Limit Exceeded)\n"
+# Rack's reason phrases, which request_throttle.rb writes into the refusal's body.
+REASONS = {403: "Forbidden", 429: "Too Many Requests"}
 
 
 def oauth_error(status: int, error: str, description: str) -> FakeResponse:
@@ -74,11 +76,20 @@ def not_found() -> FakeResponse:
     return json_response(404, {"errors": [{"message": "The specified resource does not exist."}]})
 
 
-def rate_limited() -> FakeResponse:
-    """Answer a throttled request the way Canvas's request throttle does."""
-    response = text_response(403, RATE_LIMITED)
+def rate_limited(status: int = 429) -> FakeResponse:
+    """Answer a throttled request the way Canvas's request throttle does.
+
+    Hosted Canvas answers 429 since 2025-10-08 (Instructure's API change log, spec §9.1);
+    self-hosted and older Canvas 403. The body is the throttle's plain-text line either way.
+    """
+    response = text_response(status, f"{status} {REASONS.get(status, '')} (Rate Limit Exceeded)\n")
     response.headers["X-Rate-Limit-Remaining"] = "0.0"
     return response
+
+
+def is_rate_limited(response: FakeResponse) -> bool:
+    """Tell whether ``response`` is the throttle's refusal (a real one or an injected one)."""
+    return response.body.endswith(b" (Rate Limit Exceeded)\n")
 
 
 def to_sentence(words: list[str]) -> str:

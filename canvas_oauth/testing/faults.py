@@ -110,8 +110,12 @@ class FaultPlan:
         return None
 
 
-def faulty_answer(fault: Fault, answer: Callable[[], FakeResponse]) -> FakeResponse:
+def faulty_answer(
+    fault: Fault, answer: Callable[[], FakeResponse], throttle_status: int = 429
+) -> FakeResponse:
     """Answer a call under ``fault``; ``answer`` handles the request for real.
+
+    "throttle" answers with ``throttle_status``: 429 as hosted Canvas, or 403 as older Canvas.
 
     Only "slow" and "wrong_type" let the request through, since they spoil the delivery
     of a real answer; every other mode replaces the answer without touching any state.
@@ -136,7 +140,7 @@ def faulty_answer(fault: Fault, answer: Callable[[], FakeResponse]) -> FakeRespo
         body = page("Canvas", "<h1>Canvas is down for maintenance</h1>").encode()
         return FakeResponse(200, {"Content-Type": HTML_TYPE}, body)
     if fault.mode == "throttle":
-        return errors.rate_limited()
+        return errors.rate_limited(throttle_status)
     if fault.mode == "invalid_token":
         # What Canvas says when a token dies before its expiry, or when the developer key
         # is turned off for the account (spec §4.2): refreshing does not help then.

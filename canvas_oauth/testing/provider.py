@@ -56,6 +56,7 @@ from .tokens import TokenEndpoint
 from .tokens import s256 as s256
 from .wire import (
     FakeResponse,
+    basic_credentials,
     bearer_token,
     http_date,
     lower_keys,
@@ -110,10 +111,15 @@ class FakeCanvas(AuthorizationEndpoint, TokenEndpoint, ApiEndpoint):
         shard: int = 1,
         clock: FakeClock | None = None,
         throttle: RequestThrottle | None = None,
+        throttle_status: int | None = None,
         max_per_page: int = MAX_PER_PAGE,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        # throttle_status=403 plays older and self-hosted Canvas; hosted Canvas answers 429.
         self.throttle = throttle or RequestThrottle()
+        if throttle_status is not None:
+            self.throttle.status = throttle_status
+            self.throttle.__post_init__()  # the check of the status it was built with
         self.max_per_page = max_per_page
         self.strict_pkce = strict_pkce
         self.auto_approve = auto_approve
@@ -243,9 +249,9 @@ class FakeCanvas(AuthorizationEndpoint, TokenEndpoint, ApiEndpoint):
         Modes: "slow" (the real answer after ``delay`` seconds), "wrong_type" (the real
         answer as text/plain), "error" (500 HTML), "unavailable" (503), "garbage" (200,
         not JSON), "html" (200 HTML page), "drop" (no answer at all), "missing_token"
-        (200 JSON without ``access_token``), "throttle" (Canvas's 403 rate limit) and
-        "invalid_token" (the API's 401 for a dead token, with ``WWW-Authenticate``).
-        Only "slow" and "wrong_type" let the request change any state.
+        (200 JSON without ``access_token``), "throttle" (the rate limit's refusal, with
+        ``throttle.status``) and "invalid_token" (the API's 401 for a dead token, with
+        ``WWW-Authenticate``). Only "slow" and "wrong_type" let the request change any state.
 
         With ``rate`` (0 to 1) only that share of the calls fails, picked at random by
         ``fake.random`` (seed it for a repeatable run); ``times`` then counts the calls that
@@ -290,46 +296,62 @@ class FakeCanvas(AuthorizationEndpoint, TokenEndpoint, ApiEndpoint):
             self._record(endpoint, method, path, {**query, **form}, headers)
             ticket = None
             if endpoint in THROTTLED_ENDPOINTS:
-                # Canvas keys the bucket by the token the request carries, valid or not.
-                key = bearer_token(headers, {**query, **form})
+                key = self._throttle_key(endpoint, headers, {**query, **form})
                 ticket = self.throttle.reserve(key, self.clock.now()) if key else None
             if ticket is not None and ticket.throttled:
                 self.calls["throttled"] += 1
-                response = errors.rate_limited()
+                response = errors.rate_limited(self.throttle.status)
             else:
                 fault = self._faults.take(endpoint) if endpoint else None
                 if fault is None:
                     response = handler(query, form, headers)
                 else:
-                    response = faulty_answer(fault, lambda: handler(query, form, headers))
+                    response = faulty_answer(
+                        fault, lambda: handler(query, form, headers), self.throttle.status
+                    )
             if endpoint and not (ticket is not None and ticket.throttled):
                 # A refused request never reaches the app, whose time the latency stands for.
                 response.delay += self.latency.get(endpoint, 0.0) + self.latency.get("*", 0.0)
             # Canvas's clock, as every real answer tells it; a test moves it with advance().
             response.headers.setdefault("Date", http_date(self.clock.now()))
             if endpoint in THROTTLED_ENDPOINTS:
-                response.on_complete = lambda: self._settle(ticket, response)
+                cost = self.throttle.cost_of(path)
+                if endpoint == "token" and response.status == 200:
+                    cost += self.throttle.grant_cost  # Canvas's price of a granted token
+                response.on_complete = lambda: self._settle(ticket, response, cost)
                 if not response.delay:
                     response.complete()
             return response
 
-    def _settle(self, ticket: Ticket | None, response: FakeResponse) -> None:
+    def _throttle_key(self, endpoint: str, headers: dict[str, str], params: dict[str, str]) -> str:
+        """Return the bucket a request is counted in; blank for none.
+
+        Canvas keys the bucket by the token the request carries, valid or not. A token
+        request carries none: Canvas counts it by its sender, as a last resort its IP,
+        which the fake stands in for with the developer key (``throttle.token_endpoint``).
+        """
+        key = bearer_token(headers, params)
+        if key or endpoint != "token" or not self.throttle.token_endpoint:
+            return key
+        client_id = params.get("client_id") or basic_credentials(headers)[0]
+        return f"client:{client_id}" if client_id else ""
+
+    def _settle(self, ticket: Ticket | None, response: FakeResponse, cost: float) -> None:
         """Take a finished request's in-flight cost out of its bucket; stamp the headers.
 
         As Canvas's middleware does, a throttled answer gets no ``X-Request-Cost``, and its
         ``X-Rate-Limit-Remaining`` is the bucket's, written over the ``0.0`` of the refusal.
-        A request without a token is not throttled here (Canvas would key it by IP, and all
-        of the fake's clients share one); it reads as if it had a bucket of its own.
+        A request the fake keys no bucket for (a token request, unless the token endpoint
+        is throttled) reads as if it had a bucket of its own.
         """
         with self._lock:
-            cost = float(self.throttle.request_cost)
             refused = ticket is not None and ticket.throttled
             if ticket is None:
                 remaining = self.throttle.hwm - cost
             else:
                 # A refused request never reached the app, so only its reservation counted.
                 remaining = self.throttle.settle(ticket, 0.0 if refused else cost, self.clock.now())
-            if not refused and response.body != errors.RATE_LIMITED.encode():
+            if not refused and not errors.is_rate_limited(response):
                 response.headers["X-Request-Cost"] = repr(cost)
             if refused or "X-Rate-Limit-Remaining" not in response.headers:
                 response.headers["X-Rate-Limit-Remaining"] = repr(float(remaining))
