@@ -41,15 +41,16 @@ __all__ = ["CanvasSession", "canvas_session", "canvasapi_for"]
 
 logger = logging.getLogger(__name__)
 
-BUCKET = pacing.Bucket(
-    canvas.THROTTLE_HIGH_WATER, canvas.THROTTLE_LEAK_RATE, canvas.THROTTLE_UP_FRONT_COST
-)
+BUCKET = canvas.THROTTLE_BUCKET
 # Canvas caps per_page (100 on hosted instances); fewer pages, fewer throttle units.
 DEFAULT_PER_PAGE = 100
-# A throttled call waits about this long before its first retry, doubling up to the cap.
-# Canvas admits a request again as soon as the bucket is below full: a fraction of a second.
+# A throttled call whose answer did not say how full the bucket is (a proxy's 429, say)
+# waits about this long before its first retry, doubling up to the cap.
 BACKOFF_FIRST = 0.5
 BACKOFF_MAX = 8.0
+# A throttled call whose answer said so waits until Canvas admits it (see ``pacing``), and
+# up to this much more, so that processes refused together do not all come back together.
+JITTER = 0.2
 # Connections kept alive per Canvas origin. About a dozen requests in flight on one token
 # fill Canvas's bucket, so more would only wait.
 POOL_SIZE = 16
@@ -221,15 +222,38 @@ class CanvasSession(requests.Session):
             if canvas.is_throttled(response):
                 response.close()
                 throttled += 1
-                wait = min(_backoff(throttled), deadline - time.monotonic())
-                if wait <= 0:
+                if not self._wait_after_refusal(token, response, throttled, deadline):
                     logger.warning(
                         "Canvas throttled %s %s %s times; giving up", method, target, throttled
                     )
                     raise CanvasThrottledError()
-                time.sleep(wait)
                 continue
             return response
+
+    def _wait_after_refusal(
+        self, token: CanvasOAuth2Token, response: requests.Response, attempt: int, deadline: float
+    ) -> bool:
+        """Wait before sending a throttled call again; False when it cannot be in time.
+
+        With Canvas's figure of the room left, ``_send``'s pace waits until Canvas admits
+        the call, and here only a little more, so that processes refused together do not
+        come back together. Without one (or with one that says the call fitted), back off.
+        """
+        now = time.monotonic()
+        admitted = 0.0
+        if canvas.rate_limit_remaining(response) is not None:
+            admitted = pacing.for_token(token.access_token, self.bucket).delay(now)
+        if admitted > 0:
+            if now + admitted > deadline:
+                return False  # Canvas's own numbers: not admitted within the budget
+            wait = random.uniform(0, JITTER)  # noqa: S311 -- not a secret
+        else:
+            wait = _backoff(attempt)
+        left = deadline - now
+        if left <= 0:
+            return False
+        time.sleep(min(wait, left))
+        return True
 
     @sensitive_variables()
     def _send(

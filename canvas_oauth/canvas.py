@@ -25,11 +25,12 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
-from canvas_oauth import conf
+from canvas_oauth import conf, pacing
 from canvas_oauth.exceptions import (
     CanvasOAuthError,
     CanvasRejectedError,
     CanvasRequestError,
+    CanvasTokenThrottledError,
     InvalidOAuthReturnError,
     bounded_text,
 )
@@ -199,15 +200,18 @@ class CanvasClient:
         return self._grant(data)
 
     @sensitive_variables()
-    def refresh(self, refresh_token: str) -> TokenGrant:
-        """Get a new access token; the refresh token is kept unless Canvas rotates it."""
+    def refresh(self, refresh_token: str, *, timeout: float | None = None) -> TokenGrant:
+        """Get a new access token; the refresh token is kept unless Canvas rotates it.
+
+        ``timeout`` bounds this call when shorter than the client's (a retry's time left).
+        """
         data = {
             "grant_type": "refresh_token",
             "client_id": self.client_id,
             "client_secret": self.client_secret,
             "refresh_token": refresh_token,
         }
-        return self._grant(data)
+        return self._grant(data, timeout)
 
     @sensitive_variables()
     def revoke(self, access_token: str) -> None:
@@ -258,8 +262,8 @@ class CanvasClient:
         )
 
     @sensitive_variables()
-    def _grant(self, data: dict[str, str]) -> TokenGrant:
-        response = self._send("POST", TOKEN_PATH, data=data)
+    def _grant(self, data: dict[str, str], timeout: float | None = None) -> TokenGrant:
+        response = self._send("POST", TOKEN_PATH, data=data, timeout=timeout)
         if response.status_code != 200:
             raise self._error_for(response)
         body = self._json(response)
@@ -285,11 +289,11 @@ class CanvasClient:
         )
 
     @sensitive_variables()
-    def _send(self, method: str, path: str, **kwargs: Any) -> Reply:
+    def _send(self, method: str, path: str, timeout: float | None = None, **kwargs: Any) -> Reply:
         return exchange(
             method,
             self.base_url + path,
-            timeout=self.timeout,
+            timeout=self.timeout if timeout is None else min(timeout, self.timeout),
             connect_timeout=self.connect_timeout,
             session=self.http,
             **kwargs,
@@ -316,6 +320,12 @@ class CanvasClient:
     def _error_for(self, response: Reply) -> CanvasRequestError:
         """Turn a non-success answer into the matching error, logging what Canvas said."""
         status = response.status_code
+        if is_throttled(response):
+            # A token request carries no access token, so Canvas buckets it by whatever
+            # else it knows of the sender: this server's address (spec §9.2).
+            remaining = rate_limit_remaining(response)
+            logger.warning("Canvas throttled a token request (%s, %s left)", status, remaining)
+            return CanvasTokenThrottledError(http_status=status, remaining=remaining)
         if status >= 500:
             logger.warning("Canvas answered %s", status)
             return CanvasRequestError(http_status=status)
@@ -370,12 +380,19 @@ def is_dead_refresh_token(exc: CanvasRequestError) -> bool:
 
 API_PATH = "/api/v1/"
 
-# Canvas's request throttle (spec §4.3, §8.2): a leaky bucket per access token that
-# refuses requests once it holds THROTTLE_HIGH_WATER units, leaks THROTTLE_LEAK_RATE units
-# a second, and holds THROTTLE_UP_FRONT_COST units for each request in flight.
+# Canvas's request throttle (spec §4.3, §8.2, §9.1): a leaky bucket per access token (per
+# sender for requests without one, the token endpoint's) that refuses requests once it
+# holds THROTTLE_HIGH_WATER units, leaks THROTTLE_LEAK_RATE units a second, holds
+# THROTTLE_UP_FRONT_COST units for each request in flight, and never more than
+# THROTTLE_MAXIMUM. Hosted Canvas refuses with 429 (since 2025-10-08); self-hosted and
+# older Canvas with a 403 whose body says so.
 THROTTLE_HIGH_WATER = 600.0
 THROTTLE_LEAK_RATE = 10.0
 THROTTLE_UP_FRONT_COST = 50.0
+THROTTLE_MAXIMUM = 800.0
+THROTTLE_BUCKET = pacing.Bucket(
+    THROTTLE_HIGH_WATER, THROTTLE_LEAK_RATE, THROTTLE_UP_FRONT_COST, THROTTLE_MAXIMUM
+)
 RATE_LIMIT_REMAINING = "X-Rate-Limit-Remaining"
 _THROTTLED_BODY = b"403 Forbidden (Rate Limit Exceeded)"
 
@@ -393,16 +410,23 @@ def rejects_token(response: requests.Response) -> bool:
     return response.status_code == 401 and "WWW-Authenticate" in response.headers
 
 
-def is_throttled(response: requests.Response) -> bool:
-    """Tell whether Canvas's throttle refused the request: a 403 told apart by its body."""
+def is_throttled(response: requests.Response | Reply) -> bool:
+    """Tell whether Canvas's throttle refused the request.
+
+    Hosted Canvas answers 429; self-hosted and older Canvas a 403 told apart from a
+    permission error by its body, and a permission 403 is never a throttle.
+    """
+    if response.status_code == 429:
+        return True
     if response.status_code != 403:
         return False
     if not response.headers.get("Content-Type", "").startswith("text/plain"):
         return False  # Canvas's permission 403s are JSON; do not read a large body
-    return response.content.startswith(_THROTTLED_BODY)
+    body = response.body if isinstance(response, Reply) else response.content
+    return body.startswith(_THROTTLED_BODY)
 
 
-def rate_limit_remaining(response: requests.Response) -> float | None:
+def rate_limit_remaining(response: requests.Response | Reply) -> float | None:
     """Return the units left in the token's bucket, as Canvas reported them, if it did."""
     try:
         value = float(response.headers.get(RATE_LIMIT_REMAINING, ""))

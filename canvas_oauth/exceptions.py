@@ -138,6 +138,19 @@ class CanvasRejectedError(CanvasRequestError):
     default_message = "Canvas refused the authorization request."
 
 
+class CanvasTokenThrottledError(CanvasRequestError):
+    """Canvas's throttle refused a request to its token endpoint; it may pass in seconds."""
+
+    status_code = 503
+    code = "canvas_throttled"
+    default_message = "Canvas is busy with this site's requests. Please try again in a minute."
+
+    def __init__(self, *args: object, http_status: int, remaining: float | None) -> None:
+        super().__init__(*args, http_status=http_status)
+        # Canvas's X-Rate-Limit-Remaining on the refusal: when a retry would be admitted.
+        self.remaining = remaining
+
+
 class CanvasUnavailableError(CanvasOAuthError):
     """Canvas did not answer in time, or could not be reached."""
 

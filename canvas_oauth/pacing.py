@@ -2,10 +2,17 @@
 
 Canvas throttles per access token with a leaky bucket (see ``canvas``): each request holds
 some units while in flight, and the bucket refuses requests once it is full. Reacting to
-its 403s alone lets a dozen threads fill it and be refused together. Here every answer's
-``X-Rate-Limit-Remaining`` is noted in the token's ``Pace``, and a thread about to send
-waits while the room left (as last reported, plus what leaked since, less what requests
-sent after the one that reported it hold) would not fit its request and one more.
+its refusals alone lets a dozen threads fill it and be refused together. Here every
+answer's ``X-Rate-Limit-Remaining`` is noted in the token's ``Pace``, and a thread about to
+send waits while the room left (as last reported, plus what leaked since, less what
+requests sent after the one that reported it hold) would not admit its request.
+
+Canvas's admission rule (``request_throttle.rb``): a request first adds its up-front cost,
+and is refused when the bucket then holds ``high_water`` or more. So a request goes in
+while more than its up-front cost of room is left, and after an answer reporting ``r``
+units left, the next one is admitted about ``(up_front_cost - r) / leak_rate`` seconds
+later. Waiting for more (room for two requests, say) halves the rate after a refusal;
+sending sooner is refused again.
 
 Knows no HTTP and no Canvas header: the caller passes the numbers.
 """
@@ -20,15 +27,37 @@ from dataclasses import dataclass
 
 # Paces of tokens not used for a while are dropped; a new one starts from a full bucket.
 MAX_TOKENS = 1024
+# Units of room wanted beyond the up-front cost: Canvas refuses at exactly a full bucket,
+# and the calls in flight add their real cost (a fraction of a unit each) when they finish.
+MARGIN = 1.0
 
 
 @dataclass(frozen=True)
 class Bucket:
-    """The throttle's numbers: units when full, units leaked a second, units per request."""
+    """The throttle's numbers: units when full, leaked a second, held per request in flight.
+
+    ``maximum`` is the most the bucket holds (the real cost of admitted requests may take
+    it past ``high_water``); None when unknown, then taken as ``high_water``.
+    """
 
     high_water: float
     leak_rate: float
     up_front_cost: float
+    maximum: float | None = None
+
+    def room(self, remaining: float) -> float:
+        """Return ``remaining`` as Canvas can report it: ``high_water - maximum`` to ``high_water``.
+
+        Canvas's bucket never holds less than 0 or more than ``maximum`` units, so a figure
+        outside that range is not Canvas's, and is not waited on as if it were.
+        """
+        floor = self.high_water - (self.high_water if self.maximum is None else self.maximum)
+        return min(self.high_water, max(floor, remaining))
+
+    def admitted_after(self, room: float) -> float:
+        """Return how long until a request is admitted with ``room`` units left; 0 now."""
+        shortfall = self.up_front_cost + MARGIN - room
+        return max(0.0, shortfall / self.leak_rate) if self.leak_rate > 0 else 0.0
 
 
 class Pace:
@@ -54,13 +83,12 @@ class Pace:
         if self._remaining is None:
             room, held = b.high_water, len(self._in_flight)
         else:
-            room = min(b.high_water, self._remaining + b.leak_rate * (now - self._seen_at))
+            leaked = b.leak_rate * max(0.0, now - self._seen_at)
+            room = min(b.high_water, self._remaining + leaked)
             # Requests sent before the one whose answer said it are in Canvas's figure.
             # Those sent after may not be: answers overtake each other, so count them.
             held = sum(1 for ticket in self._in_flight if ticket > self._seen_ticket)
-        # Room for this request, and one more, so that Canvas need never refuse.
-        shortfall = 2 * b.up_front_cost - (room - b.up_front_cost * held)
-        return max(0.0, shortfall / b.leak_rate)
+        return b.admitted_after(room - b.up_front_cost * held)
 
     def acquire(self, deadline: float) -> int:
         """Wait for room (never past the monotonic ``deadline``); return the request's ticket."""
@@ -86,7 +114,7 @@ class Pace:
         with self._cond:
             self._in_flight.discard(ticket)
             if remaining is not None:
-                self._remaining = remaining
+                self._remaining = self.bucket.room(remaining)
                 self._seen_at = time.monotonic() if now is None else now
                 self._seen_ticket = ticket
             self._cond.notify_all()

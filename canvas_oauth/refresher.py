@@ -10,6 +10,10 @@
 - When refreshes at one Canvas keep failing, its breaker (``breaker``) fails them fast for
   a cool-down instead of sending each request into a full timeout.
 - An early refresh that fails for a reason that may pass returns the still-valid token.
+- Canvas throttles its token endpoint too (spec §9.2). A refused refresh is tried again
+  when Canvas's figure of the room left says it will be admitted within the refresh's
+  deadline (``CANVAS_OAUTH_TIMEOUT`` from its start); otherwise it fails as a timeout
+  would. Either way Canvas answered, so the breaker counts it as a success, not a failure.
 """
 
 from __future__ import annotations
@@ -20,11 +24,21 @@ import time
 from django.db import router
 from django.views.decorators.debug import sensitive_variables
 
-from canvas_oauth import breaker, claims, conf, crypto, instances, singleflight, undecryptable
+from canvas_oauth import (
+    breaker,
+    canvas,
+    claims,
+    conf,
+    crypto,
+    instances,
+    singleflight,
+    undecryptable,
+)
 from canvas_oauth.canvas import is_dead_refresh_token
 from canvas_oauth.exceptions import (
     CanvasOAuthError,
     CanvasRejectedError,
+    CanvasTokenThrottledError,
     MissingTokenError,
     TokenRefreshError,
 )
@@ -37,6 +51,11 @@ logger = logging.getLogger(__name__)
 CLAIM_MARGIN = 2.0
 # How often a caller waiting on another process's refresh reads the row again, in seconds.
 POLL_INTERVAL = 0.05
+# The token endpoint's throttle: Canvas's bucket, as the API's (a class attribute of
+# ``CanvasSession`` there; tests of a faster fake change this one).
+TOKEN_BUCKET = canvas.THROTTLE_BUCKET
+# A refresh refused by the throttle is tried again only if this long is left for the answer.
+MIN_ANSWER_TIME = 0.25
 
 
 def refresh(token: CanvasOAuth2Token, *, force: bool = False) -> CanvasOAuth2Token:
@@ -80,6 +99,7 @@ def _refreshed(current: CanvasOAuth2Token, force: bool, seen: str | None) -> boo
 @sensitive_variables("seen")
 def _refresh_once(token: CanvasOAuth2Token, force: bool, seen: str | None) -> CanvasOAuth2Token:
     timeout = float(conf.settings.timeout)
+    deadline = time.monotonic() + timeout
     claim = claims.take(token, timeout + CLAIM_MARGIN)
     if claim is None:
         return _await_other_refresh(token, force, seen)
@@ -90,7 +110,7 @@ def _refresh_once(token: CanvasOAuth2Token, force: bool, seen: str | None) -> Ca
         if current.refresh_claim != claim or _refreshed(current, force, seen):
             result = current  # refreshed by another request before we claimed it
         else:
-            result = _refresh_claimed(current, claim, force)
+            result = _refresh_claimed(current, claim, force, deadline)
     except BaseException:
         claims.release(token, claim)
         raise
@@ -123,7 +143,9 @@ def _await_other_refresh(
 
 
 @sensitive_variables()
-def _refresh_claimed(token: CanvasOAuth2Token, claim: str, force: bool) -> CanvasOAuth2Token:
+def _refresh_claimed(
+    token: CanvasOAuth2Token, claim: str, force: bool, deadline: float
+) -> CanvasOAuth2Token:
     """Call Canvas for the claimed row; store, delete or keep it by Canvas's answer."""
     try:
         refresh_token = token.refresh_token
@@ -139,7 +161,10 @@ def _refresh_claimed(token: CanvasOAuth2Token, claim: str, force: bool) -> Canva
     if not gate.allow():
         return _keep(token, force, "its Canvas is failing; not asking it for now")
     try:
-        grant = client.refresh(refresh_token)
+        grant = _grant_within(client, refresh_token, deadline, token.pk)
+    except CanvasTokenThrottledError as exc:
+        gate.succeeded()  # Canvas answered: a throttle is not an outage
+        return _keep(token, force, exc.code, exc)
     except CanvasRejectedError as exc:
         gate.succeeded()  # Canvas answered, if only to say no
         if is_dead_refresh_token(exc):
@@ -164,6 +189,29 @@ def _refresh_claimed(token: CanvasOAuth2Token, claim: str, force: bool) -> Canva
     logger.info("Refreshed Canvas token pk=%s for user %s", token.pk, token.user_id)
     token_refreshed.send(sender=CanvasOAuth2Token, user=token.user, domain=token.domain)
     return token
+
+
+@sensitive_variables()
+def _grant_within(
+    client: canvas.CanvasClient, refresh_token: str, deadline: float, pk: object
+) -> canvas.TokenGrant:
+    """Ask Canvas for a new access token, again after a throttle's refusal while in time."""
+    while True:
+        try:
+            return client.refresh(refresh_token, timeout=deadline - time.monotonic())
+        except CanvasTokenThrottledError as exc:
+            wait = _admitted_after(exc)
+            if wait is None or time.monotonic() + wait + MIN_ANSWER_TIME > deadline:
+                raise
+            logger.info("Canvas throttled the refresh of pk=%s; again in %.2fs", pk, wait)
+            time.sleep(wait)
+
+
+def _admitted_after(exc: CanvasTokenThrottledError) -> float | None:
+    """Return when Canvas will admit the refused request again, by its figure; None: unknown."""
+    if exc.remaining is None:
+        return None
+    return TOKEN_BUCKET.admitted_after(TOKEN_BUCKET.room(exc.remaining))
 
 
 def _keep(

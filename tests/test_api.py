@@ -4,12 +4,16 @@ Views go through the test client and ``OAuthMiddleware``; jobs use ``for_user``.
 """
 
 import logging
+import threading
+import time
 
 import pytest
+import requests
+import responses
 from django.http import JsonResponse
 from django.urls import include, path
 
-from canvas_oauth import pacing, tokens
+from canvas_oauth import api, canvas, pacing, tokens
 from canvas_oauth.api import CanvasSession, canvas_session
 from canvas_oauth.exceptions import (
     CanvasThrottledError,
@@ -21,6 +25,7 @@ from canvas_oauth.exceptions import (
 from canvas_oauth.models import CanvasOAuth2Token
 from canvas_oauth.testing import FakeCanvas, mock_canvas
 from canvas_oauth.testing.pytest_plugin import fake_from_settings
+from canvas_oauth.testing.wire import json_response
 from tests.conftest import callback_path, store_token
 
 # Canvas's throttle, leaking a hundred times faster: pacing waits milliseconds, not seconds.
@@ -262,11 +267,95 @@ def test_other_statuses_are_returned_as_they_are(fake_canvas, stored_token, user
 # -- Throttling and timeouts ------------------------------------------------------------------
 
 
-def test_a_throttled_call_is_retried(fake_canvas, stored_token, user):
+@pytest.mark.parametrize("status", [429, 403])  # hosted Canvas, then older Canvas
+def test_a_throttled_call_is_retried(fake_canvas, stored_token, user, status):
+    fake_canvas.throttle.status = status
     fake_canvas.misbehave("api", "throttle", times=1)
     response = quick_session(user).get("users/self")
     assert response.status_code == 200
     assert fake_canvas.calls["users_self"] == 2
+
+
+def test_a_permission_403_is_returned_never_retried(fake_canvas, stored_token, user, monkeypatch):
+    # Canvas's "authenticated but not permitted" answer (spec §4.2): JSON, not the throttle's.
+    body = {"status": "unauthorized", "errors": [{"message": "user not authorized"}]}
+    monkeypatch.setattr(fake_canvas, "_users_self", lambda *_: json_response(403, body))
+    response = quick_session(user).get("users/self")
+    assert (response.status_code, response.json()) == (403, body)
+    assert fake_canvas.calls["users_self"] == 1
+
+
+@pytest.mark.parametrize(
+    ("status", "content_type", "body", "throttled"),
+    [
+        (429, "text/plain; charset=utf-8", b"429 Too Many Requests (Rate Limit Exceeded)\n", True),
+        (429, "text/html", b"<h1>Slow down</h1>", True),  # a 429 is a throttle, whoever wrote it
+        (403, "text/plain; charset=utf-8", b"403 Forbidden (Rate Limit Exceeded)\n", True),
+        (403, "text/plain; charset=utf-8", b"403 Forbidden\n", False),
+        (403, "application/json", b'{"errors": [{"message": "Rate Limit Exceeded"}]}', False),
+        (401, "text/plain", b"403 Forbidden (Rate Limit Exceeded)\n", False),
+    ],
+)
+def test_throttled_is_429_or_the_403_rate_limit_text(status, content_type, body, throttled):
+    response = requests.Response()
+    response.status_code, response._content = status, body
+    response.headers["Content-Type"] = content_type
+    assert canvas.is_throttled(response) is throttled
+
+
+def test_after_a_refusal_the_retry_waits_as_long_as_canvas_needs(
+    fake_canvas, stored_token, user, monkeypatch
+):
+    # Canvas's 10 units a second: a refusal saying 45 left is admitted 0.5 s later (and a
+    # unit of margin), not after the 1 s that room for two requests would take.
+    waits = []
+    release = pacing.Pace.release
+
+    def noting_release(pace, ticket, remaining, now=None):
+        release(pace, ticket, remaining, now)
+        if remaining is not None and remaining < 50:
+            waits.append(pace.delay(time.monotonic()))
+
+    monkeypatch.setattr(pacing.Pace, "release", noting_release)
+    session = CanvasSession.for_user(user)
+    assert session.get("users/self").status_code == 200  # reads the token
+    fake_canvas.throttle.hwm = 95  # one request in flight leaves 45: the next is refused
+    fake_canvas.latency["api"] = 0.3
+    first = threading.Thread(target=session.get, args=("users/self",))
+    first.start()
+    while fake_canvas.calls["users_self"] < 2:
+        time.sleep(0.001)
+    assert session.get("users/self").status_code == 200
+    first.join()
+    assert fake_canvas.calls["throttled"] == 1
+    assert waits[0] == pytest.approx(0.6, abs=0.05)
+
+
+def test_a_429_without_canvass_figure_is_retried_after_a_backoff(user, monkeypatch):
+    # A proxy or a gateway in front of Canvas may answer 429 on its own, with no figure.
+    CanvasOAuth2Token.objects.create(
+        user=user, access_token="a-token", refresh_token="r", expires=None
+    )
+    monkeypatch.setattr(api, "BACKOFF_FIRST", 0.01)
+    url = "https://canvas.example.edu/api/v1/users/self"
+    with responses.RequestsMock() as mock:
+        mock.get(url, status=429, body="Too Many Requests")
+        mock.get(url, status=429, body="Too Many Requests")
+        mock.get(url, json={"id": 1})
+        assert CanvasSession.for_user(user).get("users/self").json() == {"id": 1}
+        assert len(mock.calls) == 3
+
+
+def test_figures_canvas_cannot_report_never_hold_a_call_for_the_whole_budget(
+    fake_canvas, stored_token, user, settings
+):
+    settings.CANVAS_OAUTH_API_RETRY_BUDGET = 30
+    session = quick_session(user)
+    session.bucket = pacing.Bucket(600.0, 1000.0, 50.0, maximum=800.0)
+    pace = pacing.for_token(stored_token.access_token, session.bucket)
+    pace.release(pace.acquire(0.0), remaining=-1e300)  # read as 200 over: 0.25 s here
+    assert pace.delay(time.monotonic()) <= 0.251
+    assert session.get("users/self").status_code == 200
 
 
 def test_a_throttled_call_raises_once_the_budget_is_spent(

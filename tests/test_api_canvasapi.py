@@ -6,7 +6,8 @@ import pytest
 from django.http import JsonResponse
 from django.urls import include, path
 
-from canvas_oauth.api import canvasapi_for
+from canvas_oauth import pacing
+from canvas_oauth.api import CanvasSession, canvasapi_for
 from canvas_oauth.exceptions import CanvasThrottledError, InvalidTokenError
 from canvas_oauth.models import CanvasOAuth2Token
 from tests.conftest import store_token
@@ -62,6 +63,22 @@ def test_canvasapi_calls_follow_the_401_rule_in_a_view(browser, live_fake_canvas
     response = browser.get("/courses/")
     assert response.status_code == 302
     assert "/login/oauth2/auth?" in response["Location"]
+
+
+@pytest.mark.parametrize("status", [429, 403])  # hosted Canvas, then older Canvas
+def test_canvasapi_never_sees_a_throttle_the_budget_absorbs(
+    live_fake_canvas, token, user, monkeypatch, status
+):
+    # Canvas's bucket, leaking a hundred times faster: the retries wait milliseconds.
+    monkeypatch.setattr(CanvasSession, "bucket", pacing.Bucket(600.0, 1000.0, 50.0, 800.0))
+    live_fake_canvas.throttle.status = status
+    live_fake_canvas.add_courses(n=3)
+    live_fake_canvas.misbehave("api", "throttle", times=3)
+    canvas = canvasapi_for(user)
+    assert canvas.get_current_user().name == "Ada Lovelace"  # canvasapi raises on a 429
+    assert [c.name for c in canvas.get_courses()] == ["Course 1", "Course 2", "Course 3"]
+    # Three refusals in a row, each retried by the session; canvasapi saw none of them.
+    assert live_fake_canvas.calls["users_self"] == 4 and live_fake_canvas.calls["courses"] == 1
 
 
 def test_canvasapi_calls_are_throttled_by_the_session(live_fake_canvas, token, user, settings):

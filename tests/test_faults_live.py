@@ -30,7 +30,7 @@ EXCHANGE_FAULTS = [
     ("garbage", 502, b"could not read"),
     ("html", 502, b"could not read"),
     ("missing_token", 502, b"no access token"),
-    ("throttle", 502, b"answered with an error"),
+    ("throttle", 503, b"busy with this site"),
 ]
 
 

@@ -3,9 +3,11 @@
 import threading
 import time
 
+import pytest
+
 from canvas_oauth import pacing
 
-CANVAS = pacing.Bucket(high_water=600.0, leak_rate=10.0, up_front_cost=50.0)
+CANVAS = pacing.Bucket(high_water=600.0, leak_rate=10.0, up_front_cost=50.0, maximum=800.0)
 
 
 def reported(remaining, now=0.0):
@@ -28,26 +30,43 @@ def test_requests_in_flight_hold_room_until_a_dozen_would_fill_the_bucket():
     assert pace.delay(now=0.0) > 0.0
 
 
-def test_low_remaining_makes_callers_wait_for_the_leak():
+def test_after_a_report_the_next_request_waits_until_canvas_would_admit_it():
+    # Canvas adds the 50 up front and refuses at a full bucket: a request goes in while
+    # more than 50 units are left (one unit of margin here), 10 units leaking a second.
     pace = reported(40.0, now=100.0)
-    # Room for this request and one more is 100 units: 60 short, 6 s at 10 units/s.
-    assert pace.delay(now=100.0) == 6.0
-    assert pace.delay(now=103.0) == 3.0
-    assert pace.delay(now=106.0) == 0.0
+    assert pace.delay(now=100.0) == pytest.approx(1.1)  # (50 - 40) / 10, and the margin
+    assert pace.delay(now=100.5) == pytest.approx(0.6)
+    assert pace.delay(now=101.2) == 0.0
 
 
-def test_a_throttled_answer_holds_everyone_back():
-    assert reported(0.0).delay(now=0.0) == 10.0
+@pytest.mark.parametrize(("remaining", "wait"), [(0.0, 5.1), (45.0, 0.6), (-150.0, 20.1)])
+def test_a_throttled_answer_holds_everyone_back_as_long_as_canvas_will(remaining, wait):
+    assert reported(remaining).delay(now=0.0) == pytest.approx(wait)
+
+
+@pytest.mark.parametrize(
+    ("remaining", "wait"), [(-1e300, 25.1), (-801.0, 25.1), (1e300, 0.0), (601.0, 0.0)]
+)
+def test_figures_canvas_cannot_report_are_clamped_to_the_bucket(remaining, wait):
+    # The bucket holds 0 to 800 units: Canvas reports from 600 - 800 to 600 left.
+    assert reported(remaining).delay(now=0.0) == pytest.approx(wait)
+
+
+def test_without_a_maximum_the_room_never_goes_below_empty():
+    bucket = pacing.Bucket(high_water=600.0, leak_rate=10.0, up_front_cost=50.0)
+    assert bucket.room(-1e300) == 0.0
+    assert pacing.Bucket(600.0, 0.0, 50.0).admitted_after(0.0) == 0.0  # no leak: no pacing
 
 
 def test_requests_sent_after_the_report_count_against_it():
     pace = reported(300.0)
     for _ in range(4):
         pace.acquire(deadline=0.0)
-    # 300 reported, 4 x 50 sent since: 100 left, just enough.
+    # 300 reported, 4 x 50 sent since: 100 left, room for one more.
     assert pace.delay(now=0.0) == 0.0
     pace.acquire(deadline=0.0)
-    assert pace.delay(now=0.0) == 5.0
+    # 50 left: Canvas would refuse (its bucket full with the request's own 50 in).
+    assert pace.delay(now=0.0) == pytest.approx(0.1)
 
 
 def test_an_answer_that_overtook_later_requests_does_not_forget_them():
@@ -63,7 +82,7 @@ def test_an_answer_that_overtook_later_requests_does_not_forget_them():
     pace.acquire(deadline=0.0)
     assert pace.delay(now=0.0) == 0.0
     pace.acquire(deadline=0.0)
-    assert pace.delay(now=0.0) == 5.0
+    assert pace.delay(now=0.0) == pytest.approx(0.1)
 
 
 def test_the_room_never_exceeds_a_full_bucket():
