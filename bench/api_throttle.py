@@ -12,14 +12,20 @@ the other with ``--second-threads``; they start together and make ``--calls`` ca
 
 - ``canvas_session``: ``CanvasSession.for_user(user)`` in every thread (Django set up with
   the bench settings in each worker, the token read from the same database).
-- ``naive_requests``: a ``requests.Session`` per thread; on a 403, sleep 1 s and retry, up
-  to ``--retries`` times.
+- ``naive_requests``: a ``requests.Session`` per thread; on a 429 (or 403), sleep 1 s and
+  retry, up to ``--retries`` times.
 - ``canvasapi``: ``canvasapi.Canvas(base_url, token).get_current_user()``, canvasapi's own
-  requester; a 403 raises ``canvasapi.exceptions.Forbidden`` to the caller.
+  requester; a 429 raises ``canvasapi.exceptions.RateLimitExceeded`` to the caller.
 
-Reported per arm: the throttled 403s Canvas sent (counted by the fake), the 403s that
+Reported per arm: the throttled answers Canvas sent (counted by the fake), those that
 reached callers, calls that succeeded, wall time, and the achieved rate as a share of the
 bucket's sustainable rate (see ``sustainable_rate``).
+
+``--processes 1,2,4,8`` adds the scaling rows (issue #18): for each N, N processes of
+``--threads-per-process`` threads make ``--calls-per-process`` calls each with
+``CanvasSession`` on the one token. ``--before PATH`` runs every ``CanvasSession`` row a
+second time with the code at PATH (a checkout of main: ``git worktree add /tmp/bench-main
+main``) against a fake that refuses with 403, as the Canvas that code was written for did.
 """
 
 from __future__ import annotations
@@ -111,7 +117,8 @@ def in_flight_canvas(**options):
         def dispatch(self, method, path, query, form, headers):
             response = super().dispatch(method, path, query, form, headers)
             finish = response.on_complete
-            if path.startswith("/api/") and response.status != 403 and finish is not None:
+            refused = response.status in (403, 429)
+            if path.startswith("/api/") and not refused and finish is not None:
                 self._step(+1)
 
                 def done() -> None:
@@ -158,18 +165,18 @@ def _caller(arm: str, base_url: str, token: str, retries: int):
         def call() -> str:
             for attempt in range(retries + 1):
                 response = plain.get(url, timeout=30)
-                if response.status_code != 403:
+                if response.status_code not in (403, 429):
                     break
                 if attempt < retries:
                     time.sleep(1.0)
-            if response.status_code == 403:
+            if response.status_code in (403, 429):
                 return "throttled"
             return "ok" if response.status_code == 200 else f"error:{response.status_code}"
 
         return call, plain.close
 
     import canvasapi
-    from canvasapi.exceptions import Forbidden
+    from canvasapi.exceptions import Forbidden, RateLimitExceeded
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # canvasapi warns about the http:// of loopback
@@ -178,7 +185,7 @@ def _caller(arm: str, base_url: str, token: str, retries: int):
     def call() -> str:
         try:
             canvas.get_current_user()
-        except Forbidden:  # canvasapi 3.x raises RateLimitExceeded only for a 429
+        except (Forbidden, RateLimitExceeded):  # older Canvas's 403, hosted Canvas's 429
             return "throttled"
         return "ok"
 
@@ -186,8 +193,16 @@ def _caller(arm: str, base_url: str, token: str, retries: int):
 
 
 def worker(arm: str, threads: int, quota: int, base_url: str, token: str, retries: int,
-           db_url: str, barrier, results) -> None:  # fmt: skip
-    """One process of an arm: ``threads`` threads make ``quota`` calls between them."""
+           db_url: str, barrier, results, code: str | None = None) -> None:  # fmt: skip
+    """One process of an arm: ``threads`` threads make ``quota`` calls between them.
+
+    ``code``: a checkout whose ``canvas_oauth`` this process uses instead (the "before").
+    """
+    if code:
+        import sys
+
+        assert "canvas_oauth" not in sys.modules
+        sys.path.insert(0, code)
     if arm == "canvas_session":
         common.setup_django(db_url, fresh=False, BENCH_CANVAS_DOMAIN=base_url)
     lock = threading.Lock()
@@ -233,6 +248,7 @@ def worker(arm: str, threads: int, quota: int, base_url: str, token: str, retrie
             "outcomes": outcomes,
             "latency_ms_p50": round(common.percentile(latencies, 50) * 1000, 1),
             "latency_ms_p99": round(common.percentile(latencies, 99) * 1000, 1),
+            "latencies": [round(x, 4) for x in latencies],
         }
     )
 
@@ -240,19 +256,25 @@ def worker(arm: str, threads: int, quota: int, base_url: str, token: str, retrie
 # -- the orchestrator ------------------------------------------------------------------------
 
 
-def run_arm(arm: str, fake, base_url: str, token: str, options, db_url: str, rate: dict) -> dict:
+def run_arm(
+    arm: str, fake, base_url: str, token: str, options, db_url: str, rate: dict,
+    threads: list[int] | None = None, calls: int | None = None, code: str | None = None,
+) -> dict:  # fmt: skip
     ctx = multiprocessing.get_context("spawn")
     fake.throttle.reset()  # every arm starts on an empty bucket
+    # The code before answered only the 403 of older Canvas; today's hosted Canvas says 429.
+    fake.throttle.status = 403 if code else 429
     fake.calls.clear()
     fake.reset_flight()
-    threads = [n for n in (options.threads, options.second_threads) if n > 0]
-    quotas = split_calls(options.calls, threads)
+    if threads is None:
+        threads = [n for n in (options.threads, options.second_threads) if n > 0]
+    quotas = split_calls(options.calls if calls is None else calls, threads)
     barrier = ctx.Barrier(len(threads) + 1)
     results = ctx.Queue()
     procs = [
         ctx.Process(
             target=worker,
-            args=(arm, n, q, base_url, token, options.retries, db_url, barrier, results),
+            args=(arm, n, q, base_url, token, options.retries, db_url, barrier, results, code),
         )
         for n, q in zip(threads, quotas, strict=True)
     ]
@@ -270,9 +292,13 @@ def run_arm(arm: str, fake, base_url: str, token: str, options, db_url: str, rat
             outcomes[k] = outcomes.get(k, 0) + v
     ok = outcomes.get("ok", 0)
     achieved = ok / wall if wall > 0 else 0.0
+    latencies = [x for p in parts for x in p.pop("latencies")]
     return {
         "arm": arm,
-        "label": ARM_LABELS[arm],
+        "label": ARM_LABELS[arm] + (" (before)" if code else ""),
+        "code": "before" if code else "after",
+        "latency_ms_p50_all": round(common.percentile(latencies, 50) * 1000, 1),
+        "latency_ms_p99_all": round(common.percentile(latencies, 99) * 1000, 1),
         "processes": parts,
         "calls": sum(quotas),
         "ok": ok,
@@ -308,11 +334,27 @@ def run(options) -> dict:
         hwm=t.hwm, outflow=t.outflow, up_front=t.up_front_cost, cost=t.request_cost,
         latency=options.latency,
     )  # fmt: skip
-    arms = []
+    arms, scaling = [], []
+    token = grant["access_token"]
+    codes = [None, options.before] if options.before else [None]
     try:
         for arm in options.arms:
-            arms.append(run_arm(arm, fake, live.url, grant["access_token"], options, db_url, rate))
-            print(table_row(arms[-1]), flush=True)
+            for code in codes if arm == "canvas_session" else [None]:
+                arms.append(run_arm(arm, fake, live.url, token, options, db_url, rate, code=code))
+                print(table_row(arms[-1]), flush=True)
+        for n in options.processes:
+            threads = [options.threads_per_process] * n
+            bound = min(rate["sustainable_per_s"], sum(threads) / options.latency)
+            for code in codes:
+                row = run_arm(
+                    "canvas_session", fake, live.url, token, options, db_url, rate,
+                    threads=threads, calls=options.calls_per_process * n, code=code,
+                )  # fmt: skip
+                row["n_processes"] = n
+                row["sustainable_per_s"] = bound
+                row["share_of_sustainable"] = round(row["achieved_per_s"] / bound, 3)
+                scaling.append(row)
+                print(scaling_row(row), flush=True)
     finally:
         live.stop()
     return {
@@ -330,19 +372,22 @@ def run(options) -> dict:
         "retry_budget_s": float(conf.settings.api_retry_budget),
         "rate": rate,
         "arms": arms,
+        "threads_per_process": options.threads_per_process,
+        "calls_per_process": options.calls_per_process,
+        "scaling": scaling,
     }
 
 
 HEADER = (
-    "| client | 403s Canvas sent | 403s to callers | calls ok | wall s | achieved /s | "
+    "| client | throttled answers Canvas sent | to callers | calls ok | wall s | achieved /s | "
     "of sustainable | in flight mean / max | p50 / p99 call ms |\n"
     "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
 )
 
 
 FOOTNOTE = (
-    "† Some of its callers got a 403: the rate counts only the calls that got through, "
-    "so it does not compare with a client whose every call succeeded."
+    "† Some of its callers got a throttled answer: the rate counts only the calls that got "
+    "through, so it does not compare with a client whose every call succeeded."
 )
 
 
@@ -358,6 +403,23 @@ def table_row(a: dict) -> str:
     )
 
 
+SCALING_HEADER = (
+    "| processes x threads | code | calls ok | throttled answers Canvas sent | "
+    "throttled errors to callers | achieved /s | of sustainable | p50 / p99 call ms |\n"
+    "|---|---|---:|---:|---:|---:|---:|---:|"
+)
+
+
+def scaling_row(a: dict) -> str:
+    threads = a["processes"][0]["threads"]
+    return (
+        f"| {a['n_processes']} x {threads} | {a['code']} | {a['ok']:,} / {a['calls']:,} | "
+        f"{a['throttled_403_sent_by_canvas']:,} | {a['throttled_403_reached_callers']:,} | "
+        f"{a['achieved_per_s']} | {a['share_of_sustainable']:.0%} of {a['sustainable_per_s']:g} | "
+        f"{a['latency_ms_p50_all']} / {a['latency_ms_p99_all']} |"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--calls", type=int, default=2000)
@@ -367,8 +429,13 @@ def main() -> None:
     parser.add_argument("--cost", type=float, default=0.1, help="X-Request-Cost of a call")
     parser.add_argument("--retries", type=int, default=3, help="the naive client's retries")
     parser.add_argument("--arms", default=",".join(ARMS))
+    parser.add_argument("--processes", default="1,2,4,8", help="scaling rows; '' for none")
+    parser.add_argument("--threads-per-process", type=int, default=4)
+    parser.add_argument("--calls-per-process", type=int, default=100)
+    parser.add_argument("--before", default="", help="a checkout to run as 'before'")
     options = parser.parse_args()
     options.arms = [a for a in options.arms.split(",") if a]
+    options.processes = [int(n) for n in options.processes.split(",") if n]
     unknown = set(options.arms) - set(ARMS)
     if unknown:
         parser.error(f"unknown arms: {', '.join(sorted(unknown))}")
@@ -379,6 +446,10 @@ def main() -> None:
     for arm in result["arms"]:
         print(table_row(arm))
     print(FOOTNOTE)
+    if result["scaling"]:
+        print(SCALING_HEADER)
+        for row in result["scaling"]:
+            print(scaling_row(row))
     r = result["rate"]
     print(
         f"sustainable: {r['sustainable_per_s']}/s (leak {r['leak_bound_per_s']}/s, "

@@ -248,6 +248,44 @@ def splice_api(results_md: str, section: str, before: str = "<!-- soak -->") -> 
     return results_md[:at] + section + "\n" + results_md[at:]
 
 
+def _scaling_lines(th: dict) -> list[str]:
+    """The rows of 1 to N processes on one token (issue #18), with their goals."""
+    from bench import api_throttle
+
+    rows = th.get("scaling") or []
+    if not rows:
+        return []
+    after = [a for a in rows if a["code"] == "after"]
+    lines = [
+        "### Throttling: 1 to 8 processes on one token",
+        "",
+        f"N processes (spawned, started together) of {th['threads_per_process']} threads "
+        f"each make {th['calls_per_process']} calls per process of `GET /api/v1/users/self` "
+        "with `CanvasSession` on one user's token, over HTTP against the same fake (each call "
+        f"{th['api_latency_ms']:.0f} ms). Sustainable: the bucket's rate, or what the threads "
+        "can send when lower (threads ÷ call time). `after` is this code against a fake that "
+        "refuses with 429, as hosted Canvas does; `before` is main as it was, against a fake "
+        "that refuses with the 403 it understood. Call times are over every call of every "
+        "process, pacing and retries included.",
+        "",
+        *api_throttle.SCALING_HEADER.splitlines(),
+        *[api_throttle.scaling_row(a) for a in rows],
+        "",
+    ]
+    if after:
+        reached = {a["n_processes"]: a["throttled_403_reached_callers"] for a in after}
+        biggest = max(after, key=lambda a: a["n_processes"])
+        p99 = biggest["latency_ms_p99_all"]
+        lines += [
+            "Goal: 0 throttled errors reach callers at every N: "
+            f"{_yes(not any(reached.values()))} ({reached}).",
+            f"Goal: p99 at {biggest['n_processes']} processes under 2 s: {_yes(p99 < 2000)} "
+            f"({p99:g} ms).",
+            "",
+        ]
+    return lines
+
+
 def render_api(meta: dict, results: dict) -> str:
     """Render the API section from the api_throttle and api_pages results present."""
     from bench import api_throttle
@@ -308,17 +346,23 @@ def render_api(meta: dict, results: dict) -> str:
             "Clients: `CanvasSession.for_user(user)` in every thread of both processes "
             "(paced per token within each process, throttled calls retried within "
             f"`CANVAS_OAUTH_API_RETRY_BUDGET` = {th['retry_budget_s']:g} s); plain `requests` "
-            f"that sleeps 1 s on a 403 and retries up to {th['naive_retries']} times; "
+            f"that sleeps 1 s on a 429 (or 403) and retries up to {th['naive_retries']} times; "
             "`canvasapi.Canvas(base_url, token).get_current_user()` with canvasapi's own "
-            "requester, which raises `Forbidden` on Canvas's 403 (canvasapi 3.x raises "
-            "`RateLimitExceeded` only for a 429, which Canvas never sends). Achieved rate = "
+            "requester, which raises `RateLimitExceeded` on hosted Canvas's 429 (and "
+            "`Forbidden` on older Canvas's 403). The fake refuses with 429, except for the "
+            "`(before)` row: main as it was understood only the 403, so its fake says 403. "
+            "Achieved rate = "
             "calls that succeeded ÷ wall time from the common start to the last answer. In flight: "
             "API calls Canvas admitted and had not answered yet, counted by the fake over both "
             "processes (mean over the run, and maximum). Call times are per caller, retries "
             "and pacing included (the slower process's p50 and p99).",
             "",
         ]
-        cs = next((a for a in th["arms"] if a["arm"] == "canvas_session"), None)
+        cs = next(
+            (a for a in th["arms"] if a["arm"] == "canvas_session" and a.get("code") != "before"),
+            None,
+        )
+        before = next((a for a in th["arms"] if a.get("code") == "before"), None)
         if cs:
             others = "; ".join(
                 f"{a['label']} {a['throttled_403_reached_callers']:,}"
@@ -328,12 +372,21 @@ def render_api(meta: dict, results: dict) -> str:
             to_callers = cs["throttled_403_reached_callers"]
             share = cs["share_of_sustainable"]
             lines += [
-                f"Goal: no throttled 403 reaches a caller of CanvasSession: {_yes(to_callers == 0)}"
+                f"Goal: no throttled answer reaches a caller of CanvasSession: "
+                f"{_yes(to_callers == 0)}"
                 f" ({to_callers}; Canvas sent {cs['throttled_403_sent_by_canvas']}, all retried"
                 + (f"; for comparison, {others}" if others else "")
                 + ").",
-                f"Goal: CanvasSession achieves ≥ 90% of the sustainable rate: {_yes(share >= 0.9)}"
-                f" ({share:.0%}: {cs['achieved_per_s']} of {r['sustainable_per_s']:g} calls/s).",
+                f"Goal: CanvasSession achieves ≥ 95% of the sustainable rate (issue #18): "
+                f"{_yes(share >= 0.95)} ({share:.0%}: {cs['achieved_per_s']} of "
+                f"{r['sustainable_per_s']:g} calls/s"
+                + (
+                    f"; before, {before['share_of_sustainable']:.0%}: "
+                    f"{before['achieved_per_s']} calls/s"
+                    if before
+                    else ""
+                )
+                + ").",
                 "",
             ]
             p50 = max(p["latency_ms_p50"] for p in cs["processes"])
@@ -343,13 +396,15 @@ def render_api(meta: dict, results: dict) -> str:
                 f"a mean of {flight['mean']} (at most {flight['max']}) where the bucket admits "
                 f"{r['max_in_flight']}, and each call took {p50} ms at the median (for "
                 f"{th['api_latency_ms']:.0f} ms of API latency); calls in flight ÷ call time "
-                "is the rate. Its pacer waits while the room Canvas last reported, less the "
-                "calls it sent since, would not fit the call and one more. The throttled 403s "
-                "Canvas sent it come at the start: each process begins without a figure from "
-                "Canvas and takes the bucket to be empty, so the two together send more calls "
-                "than fit before the first answers arrive.",
+                "is the rate. Its pacer waits while the room Canvas last reported (plus what "
+                "leaked since), less the calls it sent since, would not admit the call: Canvas "
+                "admits a request while more than its 50 up-front units are left. (Before issue "
+                "#18 it waited for room for the call and one more.) The throttled answers "
+                "Canvas sent come where the two processes overlap: neither knows what the "
+                "other has in flight.",
                 "",
             ]
+        lines += _scaling_lines(th)
     pg = results.get("api_pages")
     if pg:
         s, q = pg["arms"]["canvas_session"], pg["arms"]["requests_get"]

@@ -96,6 +96,9 @@ def main() -> int:
         if options.only and name not in options.only:
             continue
         argv = [sys.executable, *args, *(QUICK[name] if options.quick else [])]
+        if name == "api_throttle" and os.environ.get("BENCH_BEFORE"):
+            # A checkout of the code before (main): its rows run beside this code's.
+            argv += ["--before", os.environ["BENCH_BEFORE"]]
         commands[name] = " ".join(["PYTHONPATH=.", ".venv/bin/python", *argv[1:]])
         print(f"== {name}: {commands[name]}", flush=True)
         t0 = time.monotonic()
