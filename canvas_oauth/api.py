@@ -222,7 +222,7 @@ class CanvasSession(requests.Session):
             if canvas.is_throttled(response):
                 response.close()
                 throttled += 1
-                if not self._wait_after_refusal(token, response, throttled, deadline):
+                if not self._wait_after_refusal(response, throttled, deadline):
                     logger.warning(
                         "Canvas throttled %s %s %s times; giving up", method, target, throttled
                     )
@@ -231,7 +231,7 @@ class CanvasSession(requests.Session):
             return response
 
     def _wait_after_refusal(
-        self, token: CanvasOAuth2Token, response: requests.Response, attempt: int, deadline: float
+        self, response: requests.Response, attempt: int, deadline: float
     ) -> bool:
         """Wait before sending a throttled call again; False when it cannot be in time.
 
@@ -240,9 +240,12 @@ class CanvasSession(requests.Session):
         come back together. Without one (or with one that says the call fitted), back off.
         """
         now = time.monotonic()
+        remaining = canvas.rate_limit_remaining(response)
         admitted = 0.0
-        if canvas.rate_limit_remaining(response) is not None:
-            admitted = pacing.for_token(token.access_token, self.bucket).delay(now)
+        if remaining is not None:
+            # By Canvas's figure alone: calls of ours still in flight will bring fresher
+            # figures (and wake the pace) when they finish, so they do not count here.
+            admitted = self.bucket.admitted_after(self.bucket.room(remaining))
         if admitted > 0:
             if now + admitted > deadline:
                 return False  # Canvas's own numbers: not admitted within the budget
