@@ -282,6 +282,13 @@ def _scaling_lines(th: dict) -> list[str]:
             f"Goal: p99 at {biggest['n_processes']} processes under 2 s: {_yes(p99 < 2000)} "
             f"({p99:g} ms).",
             "",
+            "Where the slowest calls come from: each process paces on what it knows, its own "
+            "calls in flight and Canvas's last figure, and cannot see the other processes' "
+            "calls. When the processes together send more than fit, Canvas refuses some and "
+            "reports a room near 0, and by its admission rule such a call gets in about "
+            "(50 - r) / 10 = 5 s later. Those calls are the slowest percent with several "
+            "processes; pacing shared between processes (issue #21) is what removes them.",
+            "",
         ]
     return lines
 
