@@ -175,8 +175,8 @@ class CanvasDeveloperKeyAdmin(_KeyAdmin):
         if obj is None:
             return ("domain", "client_id", "client_secret", "scopes", "enabled")
         # A read-only page renders the model's attribute, which is the decrypted secret.
-        secret = ("client_secret",) if self.has_change_permission(request, obj) else ()
-        return ("domain", "client_id", *secret, "secret_set", "scopes", "enabled")
+        editable = ("client_secret",) if self.has_change_permission(request, obj) else ()
+        return ("domain", "client_id", *editable, "secret_set", "scopes", "enabled")
 
     @admin.display(boolean=True, description="Secret set")
     def secret_set(self, obj: CanvasDeveloperKey) -> bool:

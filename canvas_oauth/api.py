@@ -78,6 +78,7 @@ def _origin(url: str) -> tuple[str, str, int | None]:
 class _Bearer(AuthBase):
     """Put the access token on a request; its repr (in tracebacks) does not show it."""
 
+    @sensitive_variables()
     def __init__(self, access_token: str) -> None:
         self._access_token = access_token
 

@@ -122,6 +122,7 @@ class CanvasClient:
     each read, and the whole call only between body chunks.
     """
 
+    @sensitive_variables()
     def __init__(
         self,
         base_url: str,
@@ -142,6 +143,7 @@ class CanvasClient:
     def __repr__(self) -> str:
         return f"CanvasClient({self.base_url!r}, client_id={self.client_id!r})"
 
+    @sensitive_variables()
     def authorize_url(
         self,
         *,
@@ -170,6 +172,7 @@ class CanvasClient:
             }
         )
 
+    @sensitive_variables()
     def _authorize_url(self, params: dict[str, object]) -> str:
         # Sorted, as the original app sent them; unset parameters are left out.
         query = sorted((name, value) for name, value in params.items() if value is not None)
@@ -296,6 +299,7 @@ class CanvasClient:
         )
 
     @staticmethod
+    @sensitive_variables()
     def _json(response: Reply) -> dict[str, Any]:
         body = None
         if response.complete:  # else too long, and logged as such
@@ -332,6 +336,7 @@ class CanvasClient:
         )
 
 
+@sensitive_variables()
 def _oauth_error(response: Reply) -> tuple[str | None, str]:
     """Return Canvas's OAuth ``error`` (None when the body has none) and its description."""
     try:
@@ -457,6 +462,7 @@ def _bounded(text: str, length: int) -> str:
 # app: with its timeout, and without logging Canvas's answers (which hold the tokens).
 
 
+@sensitive_variables()
 def _configured_client(client_id: object, client_secret: str = "") -> CanvasClient:
     try:
         base_url = conf.base_url(conf.settings.canvas_domain or "")
@@ -473,6 +479,7 @@ def _configured_client(client_id: object, client_secret: str = "") -> CanvasClie
     )
 
 
+@sensitive_variables()
 def get_oauth_login_url(
     client_id: object,
     redirect_uri: str,

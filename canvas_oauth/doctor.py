@@ -282,6 +282,7 @@ def _encryption_keys() -> Finding:
     return Finding("encryption_keys", OK, "Keys derived from SECRET_KEY and its fallbacks.")
 
 
+@sensitive_variables("keys", "secret")
 def _stored_rows(sample: int) -> Finding:
     if crypto.keys_problem(conf.settings.encryption_keys):
         return Finding("stored_rows", SKIPPED, "Not checked: the encryption keys are unusable.")

@@ -116,6 +116,7 @@ def begin(
     return dance
 
 
+@sensitive_variables()
 def finish(request: HttpRequest, state: str) -> PendingDance:
     """Remove and return the pending dance whose state is ``state``.
 
@@ -160,6 +161,7 @@ def _claim_once(dance: PendingDance) -> bool:
     return True
 
 
+@sensitive_variables()
 def popup_dance(state: str) -> PendingDance | None:
     """Return the waiting popup dance whose state is ``state``, or None if there is none.
 
@@ -170,11 +172,13 @@ def popup_dance(state: str) -> PendingDance | None:
     return None if entry is None else _as_dance(_unseal(entry))
 
 
+@sensitive_variables()
 def is_waiting(state: str) -> bool:
     """Tell whether a popup dance with this state is still waiting for Canvas."""
     return _cache().get(_cache_key("dance", state)) is not None
 
 
+@sensitive_variables()
 def stash_answer(dance: PendingDance, answer: dict[str, str]) -> None:
     """Keep Canvas's answer to a popup dance (its code, or its error) for the user to claim.
 
@@ -188,6 +192,7 @@ def stash_answer(dance: PendingDance, answer: dict[str, str]) -> None:
     )
 
 
+@sensitive_variables()
 def claim_answer(state: str) -> tuple[PendingDance, dict[str, str]]:
     """Remove and return the dance and Canvas's answer stashed for ``state`` (single use)."""
     stashed = _unseal(_take(_cache_key("answer", state)))
@@ -259,6 +264,7 @@ def _locked(key: str) -> Iterator[None]:
             cache.delete(key)
 
 
+@sensitive_variables()
 def _as_dance(entry: object) -> PendingDance:
     if not isinstance(entry, dict) or _expired(entry):
         raise InvalidOAuthStateError()
@@ -290,6 +296,7 @@ def _cache() -> BaseCache:
     return caches[conf.settings.state_cache]
 
 
+@sensitive_variables()
 def _cache_key(kind: str, state: str) -> str:
     return _key(kind, _digest(state))
 
@@ -316,6 +323,7 @@ def _ttl() -> int:
     return max(1, int(conf.settings.state_ttl.total_seconds()))
 
 
+@sensitive_variables()
 def _load(request: HttpRequest) -> list[dict[str, Any]]:
     pending = request.session.get(SESSION_KEY)
     if not isinstance(pending, list):
@@ -323,6 +331,7 @@ def _load(request: HttpRequest) -> list[dict[str, Any]]:
     return [entry for entry in pending if isinstance(entry, dict)]
 
 
+@sensitive_variables()
 def _expired(entry: dict[str, Any]) -> bool:
     created = entry.get("created")
     if not isinstance(created, (int, float)):
