@@ -377,7 +377,7 @@ def _error_for(exc: Exception, method: str | bytes, url: str) -> Exception:
 def _page_items(response: requests.Response) -> list[Any]:
     try:
         items = response.json()
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested past the parser's stack
         items = None
     if not isinstance(items, list):
         raise CanvasRequestError(
