@@ -12,7 +12,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from canvas_oauth import conf, instances, tokens
+from canvas_oauth import conf, crypto, instances, tokens
 from canvas_oauth.models import CanvasDeveloperKey, CanvasOAuth2Token
 
 if TYPE_CHECKING:
@@ -127,20 +127,17 @@ class DeveloperKeyForm(_KeyForm):
 
     class Meta:
         model = CanvasDeveloperKey
-        fields = ["domain", "client_id", "client_secret", "scopes", "enabled"]
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        # The field starts blank, so compared with the stored secret it would always look
-        # changed, and the admin's history would say so on every save.
-        self.initial.pop("client_secret", None)
+        # Not "client_secret": the form would read (decrypt) the stored secret only to
+        # leave it out of the page, and a secret no key decrypts would make the page a 500
+        # where the admin comes to enter it again. clean() sets a new one.
+        fields = ["domain", "client_id", "scopes", "enabled"]
 
     def clean(self) -> dict[str, Any]:
         super().clean()
         cleaned = self.cleaned_data
         if cleaned.get("client_secret"):
-            return cleaned
-        if not self.instance.pk:
+            self.instance.client_secret = cleaned["client_secret"]
+        elif not self.instance.pk:
             self.add_error("client_secret", "Enter the developer key's secret.")
         elif self._moves_domain(cleaned.get("domain")):
             # Whoever may edit a key need not know its secret; without this, they could
@@ -148,8 +145,7 @@ class DeveloperKeyForm(_KeyForm):
             self.add_error(
                 "client_secret", "Enter the secret again to move the key to another domain."
             )
-        else:
-            cleaned["client_secret"] = self.instance.client_secret
+        # Otherwise the row keeps the secret it has, still encrypted, never read.
         return cleaned
 
     def _moves_domain(self, domain: str | None) -> bool:
@@ -168,6 +164,8 @@ class CanvasDeveloperKeyAdmin(_KeyAdmin):
     list_filter = ["enabled"]
     search_fields = ["domain", "client_id"]
     readonly_fields = ["secret_set"]
+    # The form's own write-only field, never filled from the row (see DeveloperKeyForm).
+    exclude = ["client_secret"]
 
     def get_fields(
         self, request: HttpRequest, obj: CanvasDeveloperKey | None = None
@@ -179,5 +177,8 @@ class CanvasDeveloperKeyAdmin(_KeyAdmin):
         return ("domain", "client_id", *editable, "secret_set", "scopes", "enabled")
 
     @admin.display(boolean=True, description="Secret set")
-    def secret_set(self, obj: CanvasDeveloperKey) -> bool:
-        return bool(obj.client_secret)
+    def secret_set(self, obj: CanvasDeveloperKey) -> bool | None:
+        try:
+            return bool(obj.client_secret)
+        except crypto.DecryptionError:
+            return None  # "unknown": set, but no configured key decrypts it

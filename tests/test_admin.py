@@ -213,3 +213,26 @@ def test_history_says_the_secret_changed_only_when_one_was_typed(
     assert "ecret" not in first
     assert "ecret" in second
     assert "new-north-secret" not in second
+
+
+def test_a_key_whose_secret_no_key_decrypts_can_be_given_its_secret_again(
+    admin_browser, developer_key, settings
+):
+    from cryptography.fernet import Fernet
+
+    from canvas_oauth.models import CanvasDeveloperKey
+
+    settings.CANVAS_OAUTH_ENCRYPTION_KEYS = [Fernet.generate_key().decode()]  # the old one lost
+    url = f"{KEYS_URL}{developer_key.pk}/change/"
+    assert admin_browser.get(KEYS_URL).status_code == 200
+    page = admin_browser.get(url)
+    assert page.status_code == 200
+    form = {
+        "domain": "canvas.north.edu",
+        "client_id": "30000000000033",
+        "client_secret": "a-new-secret",
+        "scopes": "",
+        "enabled": "on",
+    }
+    assert admin_browser.post(url, form).status_code == 302
+    assert CanvasDeveloperKey.objects.get().client_secret == "a-new-secret"
