@@ -9,10 +9,13 @@ from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.contrib import admin, messages
-from django.db.models import QuerySet
+from django.core.exceptions import FieldDoesNotExist
+from django.db.models import Model, QuerySet
+from django.db.models.constants import LOOKUP_SEP
 from django.http import HttpRequest
 
 from canvas_oauth import conf, crypto, instances, tokens
+from canvas_oauth.fields import EncryptedTextField
 from canvas_oauth.models import CanvasDeveloperKey, CanvasOAuth2Token
 
 if TYPE_CHECKING:
@@ -50,8 +53,41 @@ class DomainFilter(admin.SimpleListFilter):
         return queryset
 
 
+def filters_encrypted_field(model: type[Model], lookup: str) -> bool:
+    """Tell whether the admin lookup ``lookup`` (``field__part__…``) reads an encrypted
+    column, here or across a relation."""
+    opts = model._meta
+    for part in lookup.split(LOOKUP_SEP):
+        try:
+            field = opts.get_field(part)
+        except FieldDoesNotExist:
+            return False  # a transform or a lookup such as "startswith"
+        if isinstance(field, EncryptedTextField):
+            return True
+        if field.related_model is None or isinstance(field.related_model, str):
+            return False
+        opts = field.related_model._meta
+    return False
+
+
+class RefuseEncryptedLookups:
+    """Admin mixin: no list may be filtered on an encrypted column, whoever asks.
+
+    ``?access_token__regex=…`` or ``?client_secret__startswith=…`` would answer questions
+    about the ciphertext: an oracle. Django answers a refused lookup with a 400.
+    """
+
+    model: Any  # the ModelAdmin's
+
+    def lookup_allowed(self, lookup: str, value: str, request: HttpRequest | None = None) -> bool:
+        if filters_encrypted_field(self.model, lookup):
+            return False
+        allowed: bool = super().lookup_allowed(lookup, value, request)  # type: ignore[misc]
+        return allowed
+
+
 @admin.register(CanvasOAuth2Token)
-class CanvasOAuth2TokenAdmin(_TokenAdmin):
+class CanvasOAuth2TokenAdmin(RefuseEncryptedLookups, _TokenAdmin):
     list_display = [
         "user",
         "canvas_user_name",
@@ -158,7 +194,7 @@ class DeveloperKeyForm(_KeyForm):
 
 
 @admin.register(CanvasDeveloperKey)
-class CanvasDeveloperKeyAdmin(_KeyAdmin):
+class CanvasDeveloperKeyAdmin(RefuseEncryptedLookups, _KeyAdmin):
     form = DeveloperKeyForm
     list_display = ["domain", "client_id", "enabled", "updated_on"]
     list_filter = ["enabled"]

@@ -236,3 +236,29 @@ def test_a_key_whose_secret_no_key_decrypts_can_be_given_its_secret_again(
     }
     assert admin_browser.post(url, form).status_code == 302
     assert CanvasDeveloperKey.objects.get().client_secret == "a-new-secret"
+
+
+@pytest.mark.parametrize(
+    "url, query",
+    [
+        (KEYS_URL, {"client_secret__startswith": "fernet$"}),
+        (KEYS_URL, {"client_secret": "x"}),
+        (URL, {"access_token__regex": "^fernet"}),
+        (URL, {"refresh_token__contains": "a"}),
+        (URL, {"access_token__isnull": "False"}),
+    ],
+)
+@pytest.mark.parametrize("who", ["viewer", "superuser"])
+def test_lists_cannot_be_filtered_on_encrypted_columns(
+    client, django_user_model, admin_user, developer_key, token, url, query, who
+):
+    if who == "viewer":
+        browser = staff_browser(
+            client, django_user_model, "view_canvasdeveloperkey", "view_canvasoauth2token"
+        )
+    else:
+        client.force_login(admin_user)
+        browser = client
+    assert browser.get(url).status_code == 200
+    assert browser.get(url, query).status_code == 400
+    assert browser.get(url, {"domain": "canvas.example.edu"}).status_code == 200
