@@ -39,6 +39,18 @@ logger = logging.getLogger(__name__)
 
 AUTHORIZE_PATH = "/login/oauth2/auth"
 TOKEN_PATH = "/login/oauth2/token"
+# The error codes of a token endpoint (RFC 6749 §5.2); Canvas sends the first four (spec
+# §2.5). Anything else in "error" is not reported as it is (see KeyProbe).
+TOKEN_ERRORS = frozenset(
+    {
+        "invalid_client",
+        "invalid_grant",
+        "invalid_request",
+        "unsupported_grant_type",
+        "invalid_scope",
+        "unauthorized_client",
+    }
+)
 # The original app's names; they assume https, as its CANVAS_OAUTH_CANVAS_DOMAIN did.
 AUTHORIZE_URL_PATTERN = "https://%s" + AUTHORIZE_PATH
 ACCESS_TOKEN_URL_PATTERN = "https://%s" + TOKEN_PATH
@@ -93,8 +105,11 @@ class KeyProbe:
     ``verdict`` is "valid" (Canvas accepted the client id and secret, then refused the
     code: 400 ``invalid_grant``), "invalid_client" (401: ``description`` says whether the
     client id is unknown or the secret wrong) or "unexpected" (any other answer).
-    ``canvas_time`` is Canvas's ``Date`` header (None when absent or unreadable), and
-    ``received_at`` our clock when the answer arrived.
+    ``error`` is Canvas's OAuth error code when it is one the token endpoint sends
+    (``TOKEN_ERRORS``), "other" for any other value, "" when there is none: whatever
+    answers at that URL may echo the request, secret and all. ``canvas_time`` is Canvas's
+    ``Date`` header (None when absent or unreadable), and ``received_at`` our clock when
+    the answer arrived.
     """
 
     verdict: str
@@ -254,7 +269,7 @@ class CanvasClient:
         return KeyProbe(
             verdict=verdict,
             http_status=response.status_code,
-            error=error or "",
+            error=error if error in TOKEN_ERRORS else "other" if error else "",
             description=description,
             canvas_time=_http_date(response.headers.get("Date")),
             received_at=received_at,
