@@ -9,6 +9,7 @@ calls Canvas throttles, and follows ``Link`` pages. It sends nothing off its Can
 from __future__ import annotations
 
 import http.cookiejar
+import itertools
 import logging
 import random
 import threading
@@ -65,6 +66,14 @@ def _pooled_adapter(origin: str) -> HTTPAdapter:
         if adapter is None:
             adapter = _adapters[origin] = HTTPAdapter(pool_connections=1, pool_maxsize=POOL_SIZE)
         return adapter
+
+
+# Dot segments as a server reads them, percent-encoded or not (RFC 3986 §2.3, §5.2.4).
+_DOTS = {
+    spelled: "." * count
+    for count in (1, 2)
+    for spelled in map("".join, itertools.product((".", "%2e"), repeat=count))
+}
 
 
 def _origin(url: str) -> tuple[str, str, int | None]:
@@ -157,6 +166,14 @@ class CanvasSession(requests.Session):
         if any(ch < " " or ch == "\x7f" for ch in path_or_url):
             # A CR or LF would end the request line early: header injection, not a path.
             raise CanvasURLError("An API path cannot contain control characters.")
+        given = urlsplit(path_or_url)
+        has_dots = False
+        if not given.scheme and not given.netloc:
+            # A path: its dot segments, however spelled (%2e is a dot to the server), are
+            # resolved here, and must not climb out of /api/v1/ (to the token URL, say).
+            segments = [_DOTS.get(seg.lower(), seg) for seg in given.path.split("/")]
+            path_or_url = urlunsplit(given._replace(path="/".join(segments)))
+            has_dots = any(seg in (".", "..") for seg in segments)
         url = urljoin(self.api_url, path_or_url)
         parts = urlsplit(url)
         try:
@@ -165,6 +182,8 @@ class CanvasSession(requests.Session):
             same = False
         if not same or parts.username is not None or parts.password is not None:
             raise CanvasURLError()
+        if has_dots and not parts.path.startswith(urlsplit(self.api_url).path):
+            raise CanvasURLError("An API path cannot climb out of /api/v1/.")
         # Spelled as the origin is (case, default port): one connection pool per origin.
         return self.origin + urlunsplit(("", "", parts.path, parts.query, ""))
 

@@ -70,6 +70,46 @@ def test_paths_are_relative_to_api_v1(fake_canvas, stored_token, user):
     assert fake_canvas.calls["users_self"] == 2
 
 
+@pytest.mark.parametrize(
+    "path",
+    [
+        "../../login/oauth2/token",
+        "courses/../../../login/oauth2/token",
+        "%2e%2e/%2e%2e/login/oauth2/token",
+        "%2E%2E/%2e./.%2E/login/oauth2/token",
+        "./../../login/oauth2/token?x=1",
+        "/api/v1/../../login/oauth2/token",
+        "/api/v1/%2e%2e/%2e%2e/login/oauth2/token",
+        "..",
+    ],
+)
+def test_a_path_cannot_climb_out_of_api_v1(user, path):
+    canvas = fake_from_settings()
+    with mock_canvas(canvas) as mock:
+        store_token(canvas, user)
+        session = CanvasSession.for_user(user)
+        with pytest.raises(CanvasURLError):
+            session.get(path)
+        assert len(mock.calls) == 0
+
+
+@pytest.mark.parametrize(
+    "path, url",
+    [
+        ("courses/1/../2", "/api/v1/courses/2"),
+        ("courses/%2e%2e/users/self", "/api/v1/users/self"),
+        ("../v1/users/self", "/api/v1/users/self"),
+        ("files/a%2ejpg", "/api/v1/files/a%2ejpg"),  # a dot inside a name is no segment
+        ("courses/.../x", "/api/v1/courses/.../x"),
+        # Absolute URLs on the Canvas origin, and absolute paths, are the caller's choice.
+        ("https://canvas.example.edu/files/1/download", "/files/1/download"),
+        ("/login/oauth2/token", "/login/oauth2/token"),
+    ],
+)
+def test_dot_segments_that_stay_in_api_v1_are_resolved(user, fake_canvas, path, url):
+    assert CanvasSession.for_user(user).url_for(path) == "https://canvas.example.edu" + url
+
+
 def test_an_http_origin_is_honoured(live_fake_canvas, user, settings):
     store_token(live_fake_canvas, user, domain=settings.CANVAS_OAUTH_CANVAS_DOMAIN)
     session = CanvasSession.for_user(user)
