@@ -231,3 +231,12 @@ def test_a_key_without_auto_expire_tokens_gets_tokens_that_do_not_expire(fake):
     fake.advance(10 * 3600)
     assert fake.is_live(body["access_token"])
     assert fake.live_tokens()[0].expires_at == math.inf
+
+
+def test_replace_tokens_deletes_nothing_when_a_token_is_reused(fake):
+    fake.client.force_token_reuse = True
+    fake.issue_token()
+    other = fake.issue_token(scopes=["x"])
+    body = exchange(fake, code_for(fake), replace_tokens="1").json()
+    assert "refresh_token" not in body  # reused
+    assert fake.is_live(other["access_token"])
