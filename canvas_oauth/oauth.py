@@ -258,14 +258,15 @@ def oauth_callback(request: HttpRequest) -> HttpResponse:
 def _finish_dance(request: HttpRequest) -> HttpResponse:
     params = request.GET
     state_value = params.get("state")
+    error = params.get("error")
+    if error and not state_value:
+        # Canvas omits state on some refusals (spec §1.3, §9.3), so no dance is named:
+        # show the refusal to this window, logged in or not (a popup may have no session).
+        raise AuthorizationDeniedError(error, params.get("error_description", ""))
     popup_dance = state.popup_dance(state_value) if state_value else None
     if popup_dance is not None:
         _refuse_popup_dance(popup_dance)
     require_login(request)
-    error = params.get("error")
-    if error and not state_value:
-        # Canvas omits state on some refusals (spec §1.3); showing them is harmless.
-        raise AuthorizationDeniedError(error, params.get("error_description", ""))
     if not state_value:
         raise InvalidOAuthStateError()
     dance = state.finish(request, state_value)
