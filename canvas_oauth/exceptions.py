@@ -181,8 +181,11 @@ class InvalidTokenError(MissingTokenError):
 
 
 class RefreshTokenRejectedError(MissingTokenError, InvalidOAuthReturnError):
-    """The token cannot be refreshed: Canvas refused its refresh token for good, or it had
-    none, or another request found so first. The row is deleted; the user must authorize."""
+    """Canvas refused the token's refresh token for good; the token is deleted.
+
+    Also raised for a token with no refresh token, and when another request found the
+    token dead first. The user must authorize again.
+    """
 
 
 class CanvasThrottledError(CanvasOAuthError):
