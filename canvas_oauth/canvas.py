@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from datetime import timezone as dt_timezone
 from email.utils import parsedate_to_datetime
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import requests
 from django.core.exceptions import ImproperlyConfigured
@@ -40,6 +40,18 @@ logger = logging.getLogger(__name__)
 
 AUTHORIZE_PATH = "/login/oauth2/auth"
 TOKEN_PATH = "/login/oauth2/token"
+# The error codes of a token endpoint (RFC 6749 §5.2); Canvas sends the first four (spec
+# §2.5). Anything else in "error" is not reported as it is (see KeyProbe).
+TOKEN_ERRORS = frozenset(
+    {
+        "invalid_client",
+        "invalid_grant",
+        "invalid_request",
+        "unsupported_grant_type",
+        "invalid_scope",
+        "unauthorized_client",
+    }
+)
 # The original app's names; they assume https, as its CANVAS_OAUTH_CANVAS_DOMAIN did.
 AUTHORIZE_URL_PATTERN = "https://%s" + AUTHORIZE_PATH
 ACCESS_TOKEN_URL_PATTERN = "https://%s" + TOKEN_PATH
@@ -47,6 +59,10 @@ ACCESS_TOKEN_URL_PATTERN = "https://%s" + TOKEN_PATH
 # Canvas answers a dead refresh token with invalid_request "refresh_token not found"
 # (spec §2.5); invalid_grant is what other providers and future Canvas may say.
 DEAD_REFRESH_ERRORS = frozenset({"invalid_grant", "invalid_request"})
+# An older Canvas (its no_redirect_on_oauth_token_method flag off) answers a refused token
+# request that sent a redirect_uri with a redirect there, carrying the refusal in the
+# query, instead of a JSON 400 or 401 (spec §2.5, §9.3).
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 
 
 # Canvas's access tokens live an hour (spec §4.1). An answer whose expires_in we cannot
@@ -94,8 +110,11 @@ class KeyProbe:
     ``verdict`` is "valid" (Canvas accepted the client id and secret, then refused the
     code: 400 ``invalid_grant``), "invalid_client" (401: ``description`` says whether the
     client id is unknown or the secret wrong) or "unexpected" (any other answer).
-    ``canvas_time`` is Canvas's ``Date`` header (None when absent or unreadable), and
-    ``received_at`` our clock when the answer arrived.
+    ``error`` is Canvas's OAuth error code when it is one the token endpoint sends
+    (``TOKEN_ERRORS``), "other" for any other value, "" when there is none: whatever
+    answers at that URL may echo the request, secret and all. ``canvas_time`` is Canvas's
+    ``Date`` header (None when absent or unreadable), and ``received_at`` our clock when
+    the answer arrived.
     """
 
     verdict: str
@@ -123,6 +142,7 @@ class CanvasClient:
     each read, and the whole call only between body chunks.
     """
 
+    @sensitive_variables()
     def __init__(
         self,
         base_url: str,
@@ -143,6 +163,7 @@ class CanvasClient:
     def __repr__(self) -> str:
         return f"CanvasClient({self.base_url!r}, client_id={self.client_id!r})"
 
+    @sensitive_variables()
     def authorize_url(
         self,
         *,
@@ -171,6 +192,7 @@ class CanvasClient:
             }
         )
 
+    @sensitive_variables()
     def _authorize_url(self, params: dict[str, object]) -> str:
         # Sorted, as the original app sent them; unset parameters are left out.
         query = sorted((name, value) for name, value in params.items() if value is not None)
@@ -255,7 +277,7 @@ class CanvasClient:
         return KeyProbe(
             verdict=verdict,
             http_status=response.status_code,
-            error=error or "",
+            error=error if error in TOKEN_ERRORS else "other" if error else "",
             description=description,
             canvas_time=_http_date(response.headers.get("Date")),
             received_at=received_at,
@@ -300,6 +322,7 @@ class CanvasClient:
         )
 
     @staticmethod
+    @sensitive_variables()
     def _json(response: Reply) -> dict[str, Any]:
         body = None
         if response.complete:  # else too long, and logged as such
@@ -342,8 +365,11 @@ class CanvasClient:
         )
 
 
+@sensitive_variables()
 def _oauth_error(response: Reply) -> tuple[str | None, str]:
-    """Return Canvas's OAuth ``error`` (None when the body has none) and its description."""
+    """Return Canvas's OAuth ``error`` (None when it sent none) and its description."""
+    if response.status_code in REDIRECT_STATUSES:
+        return _redirected_oauth_error(response.headers.get("Location", ""))
     try:
         body = response.json()
     except ValueError:
@@ -353,6 +379,21 @@ def _oauth_error(response: Reply) -> tuple[str | None, str]:
         return None, ""
     description = body.get("error_description")
     return bounded_text(error), bounded_text(description) if isinstance(description, str) else ""
+
+
+def _redirected_oauth_error(location: str) -> tuple[str | None, str]:
+    """Read a refusal an older Canvas redirected: ``error`` in the Location's query.
+
+    Canvas appends its parameters to the ``redirect_uri`` sent, so the last ones are its.
+    """
+    try:
+        params = dict(parse_qsl(urlsplit(location).query, keep_blank_values=True))
+    except ValueError:  # a Location that is not a URL
+        return None, ""
+    error = params.get("error")
+    if not error:
+        return None, ""
+    return bounded_text(error), bounded_text(params.get("error_description", ""))
 
 
 def _http_date(value: str | None) -> datetime | None:
@@ -422,8 +463,10 @@ def is_throttled(response: requests.Response | Reply) -> bool:
         return False
     if not response.headers.get("Content-Type", "").startswith("text/plain"):
         return False  # Canvas's permission 403s are JSON; do not read a large body
-    body = response.body if isinstance(response, Reply) else response.content
-    return body.startswith(_THROTTLED_BODY)
+    # Canvas's throttle text, read without keeping the body (a token answer's) in a variable.
+    return (response.body if isinstance(response, Reply) else response.content).startswith(
+        _THROTTLED_BODY
+    )
 
 
 def rate_limit_remaining(response: requests.Response | Reply) -> float | None:
@@ -481,6 +524,7 @@ def _bounded(text: str, length: int) -> str:
 # app: with its timeout, and without logging Canvas's answers (which hold the tokens).
 
 
+@sensitive_variables()
 def _configured_client(client_id: object, client_secret: str = "") -> CanvasClient:
     try:
         base_url = conf.base_url(conf.settings.canvas_domain or "")
@@ -497,6 +541,7 @@ def _configured_client(client_id: object, client_secret: str = "") -> CanvasClie
     )
 
 
+@sensitive_variables()
 def get_oauth_login_url(
     client_id: object,
     redirect_uri: str,

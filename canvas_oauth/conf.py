@@ -49,6 +49,9 @@ DEFAULTS: dict[str, Any] = {
     "CANVAS_OAUTH_API_TIMEOUT": 30.0,
     # Canvas's bucket leaks 10 units/s: 30 s frees room for a dozen requests.
     "CANVAS_OAUTH_API_RETRY_BUDGET": 30.0,
+    # A Django cache alias (Redis) in which processes sharing a token share its pace; None:
+    # each process paces on its own.
+    "CANVAS_OAUTH_PACING_CACHE": None,
 }
 
 REQUIRED = (
@@ -130,6 +133,7 @@ class CanvasOAuthSettings:
     revoke_on_user_delete = _Setting()
     api_timeout = _Setting()
     api_retry_budget = _Setting()
+    pacing_cache = _Setting()
 
 
 settings = CanvasOAuthSettings()
@@ -142,6 +146,10 @@ def parse_domain(value: str) -> tuple[str, str]:
     Raise ``ValueError`` when ``value`` is neither a host nor a plain origin.
     """
     value = value.strip()
+    if any(ch < " " or ch == "\x7f" for ch in value):
+        # urlsplit drops tabs and newlines, and keeps a NUL that PostgreSQL refuses to
+        # compare: neither is part of any host.
+        raise ValueError("A Canvas host or origin cannot contain control characters")
     if "://" not in value:
         value = "https://" + value
     parts = urlsplit(value)

@@ -25,6 +25,8 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass
 
+from django.views.decorators.debug import sensitive_variables
+
 # Paces of tokens not used for a while are dropped; a new one starts from a full bucket.
 MAX_TOKENS = 1024
 # Units of room wanted beyond the up-front cost: Canvas refuses at exactly a full bucket,
@@ -124,6 +126,7 @@ _paces: OrderedDict[str, Pace] = OrderedDict()
 _lock = threading.Lock()
 
 
+@sensitive_variables()
 def for_token(access_token: str, bucket: Bucket) -> Pace:
     """Return the process's ``Pace`` of ``access_token`` (kept under a digest, not the token)."""
     key = hashlib.sha256(access_token.encode()).hexdigest()

@@ -40,6 +40,7 @@ from canvas_oauth.exceptions import (
     CanvasRejectedError,
     CanvasTokenThrottledError,
     MissingTokenError,
+    RefreshTokenRejectedError,
     TokenRefreshError,
 )
 from canvas_oauth.models import CanvasOAuth2Token
@@ -106,7 +107,7 @@ def _refresh_once(token: CanvasOAuth2Token, force: bool, seen: str | None) -> Ca
     try:
         current = claims.read(token)
         if current is None:
-            raise MissingTokenError()
+            raise RefreshTokenRejectedError()
         if current.refresh_claim != claim or _refreshed(current, force, seen):
             result = current  # refreshed by another request before we claimed it
         else:
@@ -131,7 +132,7 @@ def _await_other_refresh(
     while True:
         current = claims.read(token)
         if current is None:
-            raise MissingTokenError()
+            raise RefreshTokenRejectedError()
         if _refreshed(current, force, seen):
             return current
         if not claims.is_claimed(current) or time.monotonic() >= deadline:
@@ -155,7 +156,7 @@ def _refresh_claimed(
     if not refresh_token:
         logger.info("Canvas token pk=%s cannot be refreshed; deleting it", token.pk)
         claims.delete(token, claim)
-        raise MissingTokenError()
+        raise RefreshTokenRejectedError()
     client = instances.get(token.domain).client()  # a domain off the allow-list raises
     gate = breaker.for_domain(token.domain)
     if not gate.allow():
@@ -174,17 +175,22 @@ def _refresh_claimed(
                 token.user_id,
             )
             claims.delete(token, claim)
-            raise MissingTokenError() from exc
+            raise RefreshTokenRejectedError() from exc
         return _keep(token, force, exc.code, exc)
     except CanvasOAuthError as exc:  # no answer in time, a 5xx, or garbage
         gate.failed(token.pk)
         return _keep(token, force, exc.code, exc)
+    except BaseException:
+        # Anything else (a bug, a worker's timeout) still ends a probe: left "probing",
+        # the breaker would fail every refresh to this Canvas until a restart.
+        gate.failed(token.pk)
+        raise
     gate.succeeded()
     if not claims.finish(token, claim, grant):
         # A new authorization replaced the row meanwhile: it is the newer token.
         current = claims.read(token)
         if current is None:
-            raise MissingTokenError()
+            raise RefreshTokenRejectedError()
         return current
     logger.info("Refreshed Canvas token pk=%s for user %s", token.pk, token.user_id)
     token_refreshed.send(sender=CanvasOAuth2Token, user=token.user, domain=token.domain)
@@ -196,8 +202,11 @@ def _grant_within(
     client: canvas.CanvasClient, refresh_token: str, deadline: float, pk: object
 ) -> canvas.TokenGrant:
     """Ask Canvas for a new access token, again after a throttle's refusal while in time."""
+    retry = False
     while True:
         try:
+            if not retry:
+                return client.refresh(refresh_token)
             return client.refresh(refresh_token, timeout=deadline - time.monotonic())
         except CanvasTokenThrottledError as exc:
             wait = _admitted_after(exc)
@@ -205,6 +214,7 @@ def _grant_within(
                 raise
             logger.info("Canvas throttled the refresh of pk=%s; again in %.2fs", pk, wait)
             time.sleep(wait)
+            retry = True  # within what is left of the deadline
 
 
 def _admitted_after(exc: CanvasTokenThrottledError) -> float | None:

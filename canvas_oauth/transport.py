@@ -52,7 +52,12 @@ class Reply:
 
     def json(self) -> Any:
         """Return the body parsed as JSON; raise ``ValueError`` when it is not JSON."""
-        return json.loads(self.body)
+        try:
+            return json.loads(self.body)
+        except RecursionError:
+            # 60,000 "[" fit under the cap and nest deeper than the parser's stack: as
+            # unreadable as any other garbage, and never a crash of the view.
+            raise ValueError("JSON nested too deeply to read") from None
 
     def __repr__(self) -> str:
         # The body of a token response holds tokens; tracebacks print reprs.
@@ -149,9 +154,21 @@ class _WatchedAdapter(HTTPAdapter):
         return manager
 
 
+class _NoRedirectSession(requests.Session):
+    """A session that never works out where a redirect leads.
+
+    Even told not to follow redirects, ``requests`` prepares the next request of one: it
+    first reads the whole body (past our cap), then parses the ``Location`` (a
+    ``ValueError`` when that is no URL). A redirect is an answer here, never followed.
+    """
+
+    def get_redirect_target(self, resp: requests.Response) -> None:
+        return None
+
+
 def new_session() -> requests.Session:
     """Return a session whose calls ``exchange`` can cut off at their deadline."""
-    session = requests.Session()
+    session = _NoRedirectSession()
     adapter = _WatchedAdapter()
     session.mount("http://", adapter)
     session.mount("https://", adapter)
