@@ -259,8 +259,12 @@ def worker(arm: str, threads: int, quota: int, base_url: str, token: str, retrie
 def run_arm(
     arm: str, fake, base_url: str, token: str, options, db_url: str, rate: dict,
     threads: list[int] | None = None, calls: int | None = None, code: str | None = None,
+    pacing_cache: str | None = None,
 ) -> dict:  # fmt: skip
     ctx = multiprocessing.get_context("spawn")
+    # Read by the workers' settings when they start: the shared pace, in keys of this arm's.
+    os.environ["BENCH_PACING_CACHE"] = pacing_cache or ""
+    os.environ["CANVAS_OAUTH_TEST_CACHE_PREFIX"] = f"bench-pace-{os.getpid()}-{time.time()}"
     fake.throttle.reset()  # every arm starts on an empty bucket
     # The code before answered only the 403 of older Canvas; today's hosted Canvas says 429.
     fake.throttle.status = 403 if code else 429
@@ -296,7 +300,7 @@ def run_arm(
     return {
         "arm": arm,
         "label": ARM_LABELS[arm] + (" (before)" if code else ""),
-        "code": "before" if code else "after",
+        "code": "before" if code else ("after, shared pace" if pacing_cache else "after"),
         "latency_ms_p50_all": round(common.percentile(latencies, 50) * 1000, 1),
         "latency_ms_p99_all": round(common.percentile(latencies, 99) * 1000, 1),
         "processes": parts,
@@ -355,6 +359,18 @@ def run(options) -> dict:
                 row["share_of_sustainable"] = round(row["achieved_per_s"] / bound, 3)
                 scaling.append(row)
                 print(scaling_row(row), flush=True)
+        for n in options.shared_processes:
+            threads = [options.threads_per_process] * n
+            bound = min(rate["sustainable_per_s"], sum(threads) / options.latency)
+            row = run_arm(
+                "canvas_session", fake, live.url, token, options, db_url, rate,
+                threads=threads, calls=options.calls_per_process * n, pacing_cache="redis",
+            )  # fmt: skip
+            row["n_processes"] = n
+            row["sustainable_per_s"] = bound
+            row["share_of_sustainable"] = round(row["achieved_per_s"] / bound, 3)
+            scaling.append(row)
+            print(scaling_row(row), flush=True)
     finally:
         live.stop()
     return {
@@ -433,9 +449,13 @@ def main() -> None:
     parser.add_argument("--threads-per-process", type=int, default=4)
     parser.add_argument("--calls-per-process", type=int, default=100)
     parser.add_argument("--before", default="", help="a checkout to run as 'before'")
+    parser.add_argument(
+        "--shared-processes", default="8", help="rows with the pace shared in Redis; '' for none"
+    )
     options = parser.parse_args()
     options.arms = [a for a in options.arms.split(",") if a]
     options.processes = [int(n) for n in options.processes.split(",") if n]
+    options.shared_processes = [int(n) for n in options.shared_processes.split(",") if n]
     unknown = set(options.arms) - set(ARMS)
     if unknown:
         parser.error(f"unknown arms: {', '.join(sorted(unknown))}")

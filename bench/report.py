@@ -256,6 +256,7 @@ def _scaling_lines(th: dict) -> list[str]:
     if not rows:
         return []
     after = [a for a in rows if a["code"] == "after"]
+    shared = [a for a in rows if a["code"] == "after, shared pace"]
     lines = [
         "### Throttling: 1 to 8 processes on one token",
         "",
@@ -265,8 +266,9 @@ def _scaling_lines(th: dict) -> list[str]:
         f"{th['api_latency_ms']:.0f} ms). Sustainable: the bucket's rate, or what the threads "
         "can send when lower (threads ÷ call time). `after` is this code against a fake that "
         "refuses with 429, as hosted Canvas does; `before` is main as it was, against a fake "
-        "that refuses with the 403 it understood. Call times are over every call of every "
-        "process, pacing and retries included.",
+        "that refuses with the 403 it understood; `after, shared pace` is this code with "
+        "`CANVAS_OAUTH_PACING_CACHE` naming a Redis cache on 127.0.0.1. Call times are over "
+        "every call of every process, pacing and retries included.",
         "",
         *api_throttle.SCALING_HEADER.splitlines(),
         *[api_throttle.scaling_row(a) for a in rows],
@@ -288,6 +290,19 @@ def _scaling_lines(th: dict) -> list[str]:
             "reports a room near 0, and by its admission rule such a call gets in about "
             "(50 - r) / 10 = 5 s later. Those calls are the slowest percent with several "
             "processes; pacing shared between processes (issue #21) is what removes them.",
+            "",
+        ]
+    for a in shared:
+        refused = a["throttled_403_sent_by_canvas"] / max(1, a["calls"])
+        lines += [
+            f"Shared pace (`CANVAS_OAUTH_PACING_CACHE` on Redis), {a['n_processes']} processes "
+            "(issue #21): "
+            f"0 throttled errors reach callers: {_yes(a['throttled_403_reached_callers'] == 0)} "
+            f"({a['throttled_403_reached_callers']}); Canvas refuses ≤ 1% of calls: "
+            f"{_yes(refused <= 0.01)} ({refused:.1%}); ≥ 90% of the sustainable rate: "
+            f"{_yes(a['share_of_sustainable'] >= 0.9)} ({a['share_of_sustainable']:.0%}); "
+            f"p99 under 1 s: {_yes(a['latency_ms_p99_all'] < 1000)} "
+            f"({a['latency_ms_p99_all']:g} ms).",
             "",
         ]
     return lines

@@ -31,3 +31,5 @@ if "BENCH_CANVAS_TIMEOUT" in os.environ:
     CANVAS_OAUTH_TIMEOUT = float(os.environ["BENCH_CANVAS_TIMEOUT"])
 # BENCH_KEYS: comma-separated Fernet keys, newest first (the rotation bench sets them).
 CANVAS_OAUTH_ENCRYPTION_KEYS = [k for k in os.environ.get("BENCH_KEYS", "").split(",") if k] or None
+# BENCH_PACING_CACHE: a cache alias (tests.settings' "redis") for pacing shared by processes.
+CANVAS_OAUTH_PACING_CACHE = os.environ.get("BENCH_PACING_CACHE") or None
