@@ -289,7 +289,8 @@ def _scaling_lines(th: dict) -> list[str]:
             "calls. When the processes together send more than fit, Canvas refuses some and "
             "reports a room near 0, and by its admission rule such a call gets in about "
             "(50 - r) / 10 = 5 s later. Those calls are the slowest percent with several "
-            "processes; pacing shared between processes (issue #21) is what removes them.",
+            "processes. Pacing shared between processes (issue #21, the `shared pace` row) "
+            "removes the refusals; what it costs in waiting is in that row.",
             "",
         ]
     for a in shared:
@@ -303,6 +304,13 @@ def _scaling_lines(th: dict) -> list[str]:
             f"{_yes(a['share_of_sustainable'] >= 0.9)} ({a['share_of_sustainable']:.0%}); "
             f"p99 under 1 s: {_yes(a['latency_ms_p99_all'] < 1000)} "
             f"({a['latency_ms_p99_all']:g} ms).",
+            "",
+            "Why the shared pace is slow: a call counts against Canvas's figure every call "
+            "sent after the one that reported it, though Canvas's figure already holds most of "
+            "those (they reached Canvas before it answered), so it admits fewer calls at once "
+            "than the bucket would; and a waiting call looks at the cache every 50 ms, in no "
+            "order, so some wait far longer than others. Counting only the calls sent after an "
+            "answer arrived was tried and let Canvas refuse many calls, whose waits were worse.",
             "",
         ]
     return lines
