@@ -122,6 +122,28 @@ def test_patching_the_middlewares_own_name_works_as_in_the_originals_tests(brows
         assert browser.get("/courses/") is answer
 
 
+def test_a_dead_refresh_token_starts_the_dance_through_a_patched_handle_missing_token(
+    browser, user, fake_canvas, monkeypatch
+):
+    expiring_token(fake_canvas, user)
+    fake_canvas.revoke_all()
+    without_the_projects_except(monkeypatch)
+    answer = HttpResponse("the project's own dance")
+    with mock.patch("canvas_oauth.oauth.handle_missing_token", return_value=answer) as patched:
+        assert browser.get("/courses/") is answer
+    (request,), _ = patched.call_args
+    assert request.path == "/courses/"
+
+
+def test_a_missing_token_on_a_post_is_a_401_not_the_dance(browser):
+    # A redirect to Canvas would drop the form: the upgrade notes say so.
+    with mock.patch("canvas_oauth.oauth.handle_missing_token") as patched:
+        response = browser.post("/courses/")
+    assert not patched.called
+    assert response.status_code == 401
+    assert response.json()["error"] == MissingTokenError.code
+
+
 @pytest.mark.urls("tests.urls")
 def test_the_middleware_renders_errors_through_a_patched_render_oauth_error(browser):
     answer = HttpResponse("the project's error page", status=403)
@@ -145,8 +167,20 @@ def test_the_middleware_renders_errors_through_a_patched_render_oauth_error(brow
             503,
             "canvas_refresh_failed",
         ),
+        (  # the key's secret was rotated: Canvas answers 401 invalid_client
+            lambda fake: setattr(fake.client, "client_secret", "rotated-" + "x" * 56),
+            TokenRefreshError,
+            503,
+            "canvas_refresh_failed",
+        ),
+        (  # a row made by hand without one: the original sent it blank, and Canvas refused
+            lambda fake: CanvasOAuth2Token.objects.update(refresh_token=""),
+            MissingTokenError,
+            401,
+            "canvas_authorization_required",
+        ),
     ],
-    ids=["dead refresh token", "canvas 500"],
+    ids=["dead refresh token", "canvas 500", "key refused", "no refresh token"],
 )
 def test_a_failed_refresh_is_both_what_it_was_and_what_it_is(
     rf, user, fake_canvas, break_canvas, error_class, status, code
