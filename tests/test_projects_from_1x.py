@@ -12,6 +12,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from django.http import HttpResponse, JsonResponse
 from django.urls import include, path
+from django.utils import timezone
 
 from canvas_oauth import oauth
 from canvas_oauth.exceptions import (
@@ -22,7 +23,7 @@ from canvas_oauth.exceptions import (
     TokenRefreshError,
 )
 from canvas_oauth.models import CanvasOAuth2Token
-from tests.conftest import callback_path, start_dance, store_token
+from tests.conftest import callback_path, dance, start_dance, store_token
 from tests.docs_examples import run_block
 
 UPGRADING = "howto/upgrading.md"
@@ -150,6 +151,21 @@ def test_the_middleware_renders_errors_through_a_patched_render_oauth_error(brow
     with mock.patch("canvas_oauth.oauth.render_oauth_error", return_value=answer) as patched:
         assert browser.get("/raise/plain/") is answer
     patched.assert_called_once_with("Your Canvas course is not set up for this tool.")
+
+
+def test_a_patch_of_the_originals_get_access_token_fails_loudly_or_is_not_reached(
+    browser, user, fake_canvas
+):
+    with pytest.raises(AttributeError), mock.patch("canvas_oauth.oauth.canvas.get_access_token"):
+        pass  # canvas_oauth.oauth has no canvas attribute
+    fake_canvas.add_courses(n=1)
+    with mock.patch("canvas_oauth.canvas.get_access_token") as patched:
+        assert dance(browser, fake_canvas, "/courses/").status_code == 302  # the code exchange
+        fake_canvas.expire_access_tokens()
+        CanvasOAuth2Token.objects.update(expires=timezone.now())
+        assert browser.get("/courses/").json() == {"courses": ["Course 1"]}  # the refresh
+    assert not patched.called
+    assert fake_canvas.calls["token:refresh_token"] == 1
 
 
 # -- except InvalidOAuthReturnError catches what it caught -----------------------------------
