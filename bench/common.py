@@ -19,6 +19,16 @@ OUT = ROOT / "bench" / "out"
 PG_URL = os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432/canvas_oauth_bench")
 SQLITE_URL = f"sqlite:///{OUT / 'bench.sqlite3'}"
 DOMAIN = "canvas.example.edu"
+# What a tool that reads courses and rosters asks for (bench/settings.py requires them, and
+# every stored row carries them, so the scope check of get_oauth_token has work to do).
+SCOPES = (
+    "url:GET|/api/v1/users/:id",
+    "url:GET|/api/v1/courses",
+    "url:GET|/api/v1/courses/:id",
+    "url:GET|/api/v1/courses/:course_id/enrollments",
+    "url:POST|/api/v1/courses/:course_id/enrollments",
+    "url:GET|/api/v1/courses/:course_id/sections",
+)
 
 
 def url_for(db: str, suffix: str = "") -> str:
@@ -96,7 +106,10 @@ def make_tokens(
     domain: str = DOMAIN,
     batch: int = 5000,
 ) -> None:
-    """Store one token per user, encrypted up front (``Ciphertext`` skips re-encryption)."""
+    """Store one token per user, encrypted up front (``Ciphertext`` skips re-encryption).
+
+    The rows look like real ones: Canvas-length tokens, an expiry, the granted scopes.
+    """
     from django.utils import timezone
 
     from canvas_oauth import crypto
@@ -109,11 +122,12 @@ def make_tokens(
             CanvasOAuth2Token(
                 user_id=pk,
                 domain=domain,
-                access_token=Ciphertext(crypto.encrypt(f"1~access-{pk}-" + "a" * 48)),
-                refresh_token=Ciphertext(crypto.encrypt(f"1~refresh-{pk}-" + "r" * 48)),
+                access_token=Ciphertext(crypto.encrypt(f"1~{pk:08d}" + "a" * 56)),
+                refresh_token=Ciphertext(crypto.encrypt(f"1~{pk:08d}" + "r" * 56)),
                 expires=expires,
                 canvas_user_id=pk,
                 canvas_user_name=f"User {pk}",
+                scopes=" ".join(SCOPES),
             )
             for pk in user_pks[start : start + batch]
         ]

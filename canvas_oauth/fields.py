@@ -28,7 +28,9 @@ class _DecryptingAttribute(DeferredAttribute):
         value = super().__get__(instance, cls)
         if instance is None or not isinstance(value, Ciphertext):
             return value
-        plaintext = crypto.decrypt(value)
+        cached = getattr(self.field, "cache_decrypted", False)
+        decrypt = crypto.decrypt_cached if cached else crypto.decrypt
+        plaintext = decrypt(value)
         instance.__dict__[self.field.attname] = plaintext
         return plaintext
 
@@ -46,6 +48,12 @@ class EncryptedTextField(_TextField):
     """
 
     descriptor_class = _DecryptingAttribute
+
+    def __init__(self, *args: Any, cache_decrypted: bool = False, **kwargs: Any) -> None:
+        # cache_decrypted: keep the plaintexts of recent reads in this process's memory
+        # (crypto.decrypt_cached). Not in deconstruct(): the column is the same either way.
+        self.cache_decrypted = cache_decrypted
+        super().__init__(*args, **kwargs)
 
     def from_db_value(self, value: Any, expression: Any, connection: Any) -> Any:
         if value is None:
