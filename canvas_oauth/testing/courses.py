@@ -1,0 +1,113 @@
+"""One course, and enrolling a user in it: ``GET /api/v1/courses/:id`` and
+``POST /api/v1/courses/:course_id/enrollments``, for bulk jobs to run against.
+
+As Canvas answers them: a course nobody has is ``404``; one the token's user is not
+enrolled in is ``401`` without ``WWW-Authenticate`` (a missing permission, not a dead
+token), as is enrolling someone into a course the user does not teach. An enrollment
+needs an existing ``enrollment[user_id]`` and one of Canvas's enrollment types.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Callable
+
+from . import errors
+from .api import ApiEndpoint
+from .records import FakeCourse, FakeUser
+from .wire import FakeResponse, json_response
+
+COURSE_SCOPE = "url:GET|/api/v1/courses/:id"
+ENROLL_SCOPE = "url:POST|/api/v1/courses/:course_id/enrollments"
+ENROLLMENT_TYPES = (
+    "StudentEnrollment",
+    "TeacherEnrollment",
+    "TaEnrollment",
+    "ObserverEnrollment",
+    "DesignerEnrollment",
+)
+COURSE_PATH = re.compile(r"/api/v1/courses/(\d+)")
+ENROLLMENTS_PATH = re.compile(r"/api/v1/courses/(\d+)/enrollments")
+
+
+def not_authorized() -> FakeResponse:
+    """Canvas's answer to a live token whose user may not do this."""
+    return errors.api_error(
+        "user not authorized to perform that action", challenge=False, status="unauthorized"
+    )
+
+
+class CourseEndpoint(ApiEndpoint):
+    """Answer the single-course calls too; a mixin of ``FakeCanvas``."""
+
+    users: list[FakeUser]
+    calls: Counter[str]
+    _last_enrollment_id = 0
+
+    def _course_route(
+        self, method: str, path: str
+    ) -> Callable[[dict[str, str], dict[str, str], dict[str, str]], FakeResponse] | None:
+        """Return the handler of a course path, or None."""
+        if method == "GET" and (match := COURSE_PATH.fullmatch(path)):
+            course_id = int(match[1])
+            return lambda query, form, headers: self._course(course_id, query, headers)
+        if method == "POST" and (match := ENROLLMENTS_PATH.fullmatch(path)):
+            course_id = int(match[1])
+            return lambda query, form, headers: self._enroll(course_id, {**query, **form}, headers)
+        return None
+
+    def _find_course(self, course_id: int) -> FakeCourse | None:
+        return next((c for u in self.users for c in u.courses if c.id == course_id), None)
+
+    def _course(
+        self, course_id: int, query: dict[str, str], headers: dict[str, str]
+    ) -> FakeResponse:
+        self.calls["course"] += 1
+        record = self._api_token(query, headers, COURSE_SCOPE)
+        if isinstance(record, FakeResponse):
+            return record
+        course = next((c for c in record.user.courses if c.id == course_id), None)
+        if course is None:
+            return not_authorized() if self._find_course(course_id) else errors.not_found()
+        return json_response(200, course.api_json(record.user))
+
+    def _enroll(
+        self, course_id: int, params: dict[str, str], headers: dict[str, str]
+    ) -> FakeResponse:
+        self.calls["enroll"] += 1
+        record = self._api_token(params, headers, ENROLL_SCOPE)
+        if isinstance(record, FakeResponse):
+            return record
+        course = self._find_course(course_id)
+        if course is None:
+            return errors.not_found()
+        teaches = any(
+            c.id == course_id and c.enrollment_type == "teacher" for c in record.user.courses
+        )
+        if not teaches:
+            return not_authorized()
+        kind = params.get("enrollment[type]", "")
+        if kind not in ENROLLMENT_TYPES:
+            return json_response(400, {"errors": [{"message": "Invalid enrollment type"}]})
+        user_id = params.get("enrollment[user_id]", "")
+        student = next((u for u in self.users if str(u.id) == user_id), None)
+        if student is None:
+            return errors.not_found()
+        role = kind.removesuffix("Enrollment").lower()
+        if not any(c.id == course_id for c in student.courses):
+            student.courses.append(
+                FakeCourse(course.id, course.name, course.course_code, course.account_id, role)
+            )
+        self._last_enrollment_id += 1
+        return json_response(
+            200,
+            {
+                "id": self._last_enrollment_id,
+                "course_id": course_id,
+                "user_id": student.id,
+                "type": kind,
+                "role": kind,
+                "enrollment_state": params.get("enrollment[enrollment_state]", "invited"),
+            },
+        )
