@@ -339,3 +339,81 @@ def test_concurrent_requests_in_process_fill_the_bucket(monkeypatch):
         release.set()
         assert [future.result().status_code for future in held] == [200, 200]
     assert fake.calls["throttled"] == 1
+
+
+# -- one course, and enrolling users in it (for bulk jobs) ---------------------------------------
+
+
+def post(fake: FakeCanvas, path: str, token: str, **form: str):
+    return fake.dispatch("POST", path, {}, form, bearer(token))
+
+
+def test_a_course_of_the_user_is_read_by_id(fake):
+    token = fake.issue_token()["access_token"]
+    course, _ = fake.add_courses(n=2)
+    response = get(fake, f"/api/v1/courses/{course.id}", token)
+    assert response.status == 200
+    assert response.json()["name"] == course.name
+    assert fake.calls["course"] == 1
+
+
+def test_a_course_of_someone_else_is_a_permission_401_and_none_is_404(fake):
+    token = fake.issue_token()["access_token"]
+    (theirs,) = fake.add_courses(fake.add_user("Grace Hopper"), n=1)
+    refused = get(fake, f"/api/v1/courses/{theirs.id}", token)
+    assert refused.status == 401
+    assert "WWW-Authenticate" not in refused.headers  # the token is fine: no refresh
+    assert refused.json()["errors"][0]["message"] == "user not authorized to perform that action"
+    assert get(fake, "/api/v1/courses/999", token).status == 404
+
+
+def test_a_teacher_enrolls_a_user(fake):
+    token = fake.issue_token()["access_token"]
+    (course,) = fake.add_courses(n=1, enrollment="teacher")
+    student = fake.add_user("Grace Hopper")
+    form = {"enrollment[user_id]": str(student.id), "enrollment[type]": "StudentEnrollment"}
+    response = post(fake, f"/api/v1/courses/{course.id}/enrollments", token, **form)
+    assert response.status == 200
+    body = response.json()
+    assert (body["course_id"], body["user_id"], body["type"]) == (
+        course.id,
+        student.id,
+        "StudentEnrollment",
+    )
+    assert body["enrollment_state"] == "invited"
+    assert [(c.id, c.enrollment_type) for c in student.courses] == [(course.id, "student")]
+    assert fake.calls["enroll"] == 1
+
+
+@pytest.mark.parametrize(
+    ("teacher", "form", "status"),
+    [
+        (False, {"enrollment[type]": "StudentEnrollment"}, 401),  # a student may not enroll
+        (True, {"enrollment[type]": "Student"}, 400),
+        (True, {"enrollment[type]": "StudentEnrollment", "enrollment[user_id]": "404"}, 404),
+    ],
+)
+def test_an_enrollment_canvas_refuses(fake, teacher, form, status):
+    token = fake.issue_token()["access_token"]
+    (course,) = fake.add_courses(n=1, enrollment="teacher" if teacher else "student")
+    student = fake.add_user("Grace Hopper")
+    form = {"enrollment[user_id]": str(student.id), **form}
+    response = post(fake, f"/api/v1/courses/{course.id}/enrollments", token, **form)
+    assert response.status == status
+    assert "WWW-Authenticate" not in response.headers
+    assert student.courses == []
+
+
+def test_enrolling_into_a_course_nobody_has_is_404(fake):
+    token = fake.issue_token()["access_token"]
+    assert post(fake, "/api/v1/courses/7/enrollments", token).status == 404
+
+
+def test_the_course_calls_need_their_scopes(fake):
+    fake.client.require_scopes = True
+    token = fake.issue_token(scopes=["url:GET|/api/v1/courses/:id"])["access_token"]
+    (course,) = fake.add_courses(n=1, enrollment="teacher")
+    assert get(fake, f"/api/v1/courses/{course.id}", token).status == 200
+    refused = post(fake, f"/api/v1/courses/{course.id}/enrollments", token)
+    assert refused.status == 401
+    assert refused.json()["errors"][0]["message"] == "Insufficient scopes on access token."

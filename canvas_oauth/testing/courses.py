@@ -10,7 +10,6 @@ needs an existing ``enrollment[user_id]`` and one of Canvas's enrollment types.
 from __future__ import annotations
 
 import re
-from collections import Counter
 from collections.abc import Callable
 
 from . import errors
@@ -38,11 +37,19 @@ def not_authorized() -> FakeResponse:
     )
 
 
+def call_name(method: str, path: str) -> str | None:
+    """Return the ``fake.calls`` key of a course call: "course" or "enroll"."""
+    if method == "GET" and COURSE_PATH.fullmatch(path):
+        return "course"
+    if method == "POST" and ENROLLMENTS_PATH.fullmatch(path):
+        return "enroll"
+    return None
+
+
 class CourseEndpoint(ApiEndpoint):
     """Answer the single-course calls too; a mixin of ``FakeCanvas``."""
 
     users: list[FakeUser]
-    calls: Counter[str]
     _last_enrollment_id = 0
 
     def _course_route(
@@ -63,7 +70,6 @@ class CourseEndpoint(ApiEndpoint):
     def _course(
         self, course_id: int, query: dict[str, str], headers: dict[str, str]
     ) -> FakeResponse:
-        self.calls["course"] += 1
         record = self._api_token(query, headers, COURSE_SCOPE)
         if isinstance(record, FakeResponse):
             return record
@@ -75,7 +81,6 @@ class CourseEndpoint(ApiEndpoint):
     def _enroll(
         self, course_id: int, params: dict[str, str], headers: dict[str, str]
     ) -> FakeResponse:
-        self.calls["enroll"] += 1
         record = self._api_token(params, headers, ENROLL_SCOPE)
         if isinstance(record, FakeResponse):
             return record

@@ -35,7 +35,7 @@ from .authorization import CODE_TTL as CODE_TTL
 from .authorization import OOB_REDIRECT as OOB_REDIRECT
 from .authorization import AuthorizationEndpoint
 from .clock import FakeClock
-from .courses import CourseEndpoint
+from .courses import CourseEndpoint, call_name
 from .faults import DEFAULT_DELAY, FaultPlan, faulty_answer
 from .pagination import MAX_PER_PAGE
 from .records import DEFAULT_REDIRECT_URI as DEFAULT_REDIRECT_URI
@@ -385,7 +385,7 @@ class FakeCanvas(AuthorizationEndpoint, TokenEndpoint, CourseEndpoint):
         elif endpoint == "revoke":
             self.calls["revoke"] += 1
         elif endpoint == "api":
-            name = _API_CALLS.get(path.rstrip("/"))
+            name = _API_CALLS.get(path.rstrip("/")) or call_name(method, path.rstrip("/"))
             if name:
                 self.calls[name] += 1
 
