@@ -199,3 +199,56 @@ def user_with_fake_token(fake, origin: str, username: str, hours: float = 2.0):
         expires=timezone.now() + timedelta(hours=hours),
     )
     return user, grant
+
+
+def run_meta(command: str) -> dict:
+    """Where and when a part runs: for a section it writes into RESULTS.md itself."""
+    import platform
+    import subprocess
+    from datetime import datetime, timezone
+
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", *args], capture_output=True, text=True, cwd=ROOT, check=False
+        ).stdout.strip()
+
+    dirty = git("status", "--porcelain", "canvas_oauth")
+    return {
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": f"{os.cpu_count()} CPUs, Python {platform.python_version()}",
+        "git": git("rev-parse", "--short", "HEAD") + (" (uncommitted changes)" if dirty else ""),
+        "loadavg_before": [round(x, 2) for x in os.getloadavg()],
+        "command": command,
+    }
+
+
+def splice_results(name: str, section: str) -> None:
+    """Put ``section`` between the ``<!-- name -->`` markers of bench/RESULTS.md.
+
+    Without such a section yet, it goes before the soak's section, or at the end.
+    """
+    path = ROOT / "bench" / "RESULTS.md"
+    text = path.read_text() if path.exists() else "# Benchmark results\n"
+    old = results_section(text, name)
+    if old:
+        text = text.replace(old.rstrip("\n"), section.rstrip("\n"), 1)
+    else:
+        at = text.find("<!-- soak -->")
+        at = len(text) if at < 0 else at
+        text = text[:at].rstrip("\n") + "\n\n" + section + "\n" + text[at:]
+    path.write_text(text)
+
+
+def record(result: dict, name: str, render, meta: dict, *, to_results: bool) -> None:
+    """Emit ``result`` as ``name``; with ``to_results``, splice ``render(result, meta)``,
+    a section between ``<!-- name -->`` markers, into bench/RESULTS.md."""
+    emit(result, name)
+    if to_results:
+        splice_results(name, render(result, meta))
+
+
+def results_section(text: str, name: str) -> str:
+    """Return the ``<!-- name -->`` section of RESULTS.md's ``text``, markers included."""
+    start, end = f"<!-- {name} -->", f"<!-- /{name} -->"
+    i, j = text.find(start), text.find(end)
+    return text[i : j + len(end)] + "\n" if 0 <= i < j else ""
