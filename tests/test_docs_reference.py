@@ -1,12 +1,13 @@
-"""The reference pages cannot fall behind the code: every setting and check id is there."""
+"""The reference pages cannot fall behind the code: every setting, check id and error."""
 
 import ast
+import inspect
 import re
 from pathlib import Path
 
 import pytest
 
-from canvas_oauth import conf
+from canvas_oauth import conf, exceptions
 from tests.docs_examples import DOCS, python_blocks
 
 CHECKS = Path(conf.__file__).with_name("checks.py").read_text()
@@ -37,3 +38,43 @@ def test_every_check_id_is_listed():
 def test_every_python_example_parses(page):
     for block in python_blocks(page):
         ast.parse(block)
+
+
+def error_classes():
+    """Every error, in the order the module defines them."""
+    return [
+        cls
+        for cls in vars(exceptions).values()
+        if inspect.isclass(cls) and issubclass(cls, exceptions.CanvasOAuthError)
+    ]
+
+
+def error_tree():
+    """Draw the error tree; a class with two bases appears under each, naming the other."""
+    classes, lines = error_classes(), []
+
+    def draw(cls, parent, prefix, last):
+        label = f"{cls.__name__} ({cls.status_code}, {cls.code})"
+        others = [base.__name__ for base in cls.__bases__ if base not in (parent, Exception)]
+        if parent is not None and others:
+            label += f", also under {', '.join(others)}"
+        lines.append(f"{prefix}{'└── ' if last else '├── '}{label}" if parent else label)
+        children = [child for child in classes if cls in child.__bases__]
+        inner = prefix + ("    " if last else "│   ") if parent else ""
+        for i, child in enumerate(children):
+            draw(child, cls, inner, i == len(children) - 1)
+
+    draw(exceptions.CanvasOAuthError, None, "", True)
+    return "\n".join(lines)
+
+
+def test_the_error_tree_is_the_codes():
+    page = (DOCS / "reference" / "errors.md").read_text()
+    assert f"```text\n{error_tree()}\n```" in page
+
+
+def test_every_error_has_its_row():
+    page = (DOCS / "reference" / "errors.md").read_text()
+    for cls in error_classes():
+        bases = ", ".join(f"`{base.__name__}`" for base in cls.__bases__)
+        assert f"| `{cls.__name__}` | {bases} | {cls.status_code} | `{cls.code}` |" in page

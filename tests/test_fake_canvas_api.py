@@ -386,14 +386,16 @@ def test_a_teacher_enrolls_a_user(fake):
 
 
 @pytest.mark.parametrize(
-    ("teacher", "form", "status"),
+    ("teacher", "form", "status", "message"),
     [
-        (False, {"enrollment[type]": "StudentEnrollment"}, 401),  # a student may not enroll
-        (True, {"enrollment[type]": "Student"}, 400),
-        (True, {"enrollment[type]": "StudentEnrollment", "enrollment[user_id]": "404"}, 404),
+        (False, {}, 401, None),  # a student of the course may not enroll anyone
+        (True, {"enrollment[type]": "Student"}, 400, "Invalid type"),
+        (True, {"enrollment[user_id]": ""}, 400, "Can't create an enrollment without a user."),
+        (True, {"enrollment[user_id]": "404"}, 404, None),
+        (False, {"enrollment[type]": "Student"}, 400, "Invalid type"),  # checked first
     ],
 )
-def test_an_enrollment_canvas_refuses(fake, teacher, form, status):
+def test_an_enrollment_canvas_refuses(fake, teacher, form, status, message):
     token = fake.issue_token()["access_token"]
     (course,) = fake.add_courses(n=1, enrollment="teacher" if teacher else "student")
     student = fake.add_user("Grace Hopper")
@@ -401,7 +403,19 @@ def test_an_enrollment_canvas_refuses(fake, teacher, form, status):
     response = post(fake, f"/api/v1/courses/{course.id}/enrollments", token, **form)
     assert response.status == status
     assert "WWW-Authenticate" not in response.headers
+    if message:
+        assert response.json()["message"].startswith(message)
     assert student.courses == []
+
+
+def test_an_enrollment_without_a_type_is_a_student_one_and_without_anything_is_400(fake):
+    token = fake.issue_token()["access_token"]
+    (course,) = fake.add_courses(n=1, enrollment="teacher")
+    student = fake.add_user("Grace Hopper")
+    path = f"/api/v1/courses/{course.id}/enrollments"
+    assert post(fake, path, token).json() == {"message": "No parameters given"}
+    made = post(fake, path, token, **{"enrollment[user_id]": str(student.id)})
+    assert made.json()["type"] == "StudentEnrollment"
 
 
 def test_enrolling_into_a_course_nobody_has_is_404(fake):

@@ -1,10 +1,13 @@
 """One course, and enrolling a user in it: ``GET /api/v1/courses/:id`` and
 ``POST /api/v1/courses/:course_id/enrollments``, for bulk jobs to run against.
 
-As Canvas answers them: a course nobody has is ``404``; one the token's user is not
-enrolled in is ``401`` without ``WWW-Authenticate`` (a missing permission, not a dead
-token), as is enrolling someone into a course the user does not teach. An enrollment
-needs an existing ``enrollment[user_id]`` and one of Canvas's enrollment types.
+As Canvas answers them (``courses_controller.rb`` ``show``, ``enrollments_api_controller.rb``
+``create``): a course nobody has is ``404``; one the token's user is not enrolled in is
+``401`` without ``WWW-Authenticate`` (a missing permission, not a dead token), as is
+enrolling someone into a course the user does not teach. An enrollment's parameters are
+checked first (``400``: none given, a type that is not one of Canvas's, no
+``enrollment[user_id]``; no type means ``StudentEnrollment``), then the permission, then
+the user (``404`` when unknown).
 """
 
 from __future__ import annotations
@@ -25,6 +28,12 @@ ENROLLMENT_TYPES = (
     "TaEnrollment",
     "ObserverEnrollment",
     "DesignerEnrollment",
+)
+# EnrollmentsApiController's @@errors, joined with ", " when several apply.
+NO_PARAMETERS = "No parameters given"
+BAD_TYPE = "Invalid type"
+MISSING_USER_ID = (
+    "Can't create an enrollment without a user. Include enrollment[user_id] to create an enrollment"
 )
 COURSE_PATH = re.compile(r"/api/v1/courses/(\d+)")
 ENROLLMENTS_PATH = re.compile(r"/api/v1/courses/(\d+)/enrollments")
@@ -86,16 +95,22 @@ class CourseEndpoint(ApiEndpoint):
             return record
         course = self._find_course(course_id)
         if course is None:
-            return errors.not_found()
+            return errors.not_found()  # the course is found before anything is read
+        # Canvas checks the parameters, then the permission, then looks the user up.
+        if not any(key.startswith("enrollment[") for key in params):
+            return json_response(400, {"message": NO_PARAMETERS})
+        kind = params.get("enrollment[type]") or "StudentEnrollment"
+        problems = [] if kind in ENROLLMENT_TYPES else [BAD_TYPE]
+        user_id = params.get("enrollment[user_id]", "")
+        if not user_id:
+            problems.append(MISSING_USER_ID)
+        if problems:
+            return json_response(400, {"message": ", ".join(problems)})
         teaches = any(
             c.id == course_id and c.enrollment_type == "teacher" for c in record.user.courses
         )
         if not teaches:
             return not_authorized()
-        kind = params.get("enrollment[type]", "")
-        if kind not in ENROLLMENT_TYPES:
-            return json_response(400, {"errors": [{"message": "Invalid enrollment type"}]})
-        user_id = params.get("enrollment[user_id]", "")
         student = next((u for u in self.users if str(u.id) == user_id), None)
         if student is None:
             return errors.not_found()
