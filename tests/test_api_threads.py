@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
+from django.db import connections
 from django.utils import timezone
 
 from canvas_oauth.api import CanvasSession
@@ -41,11 +42,14 @@ def hammer(session, during=None):
     def worker(_):
         started.wait()
         outcomes = []
-        for _ in range(CALLS):
-            try:
-                outcomes.append(session.get("users/self").status_code)
-            except Exception as exc:  # the test reports what happened
-                outcomes.append(type(exc).__name__)
+        try:
+            for _ in range(CALLS):
+                try:
+                    outcomes.append(session.get("users/self").status_code)
+                except Exception as exc:  # the test reports what happened
+                    outcomes.append(type(exc).__name__)
+        finally:
+            connections.close_all()  # this thread's, if it read or refreshed the token
         return outcomes
 
     with ThreadPoolExecutor(THREADS) as pool:
