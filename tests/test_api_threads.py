@@ -10,6 +10,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from django.db import connections
@@ -98,3 +99,44 @@ def test_the_token_expires_while_sixteen_threads_call(canvas, user):
     row = CanvasOAuth2Token.objects.get(user=user)
     assert canvas.is_live(row.access_token)
     assert row.expires > timezone.now() + timedelta(minutes=30)
+
+
+def test_cookies_canvas_sets_are_not_kept_to_be_shared(user, settings):
+    # Canvas sets a session cookie on API answers. Were it kept, every thread would
+    # send it, and a cookie is a second way in besides the token.
+    seen_cookies = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            seen_cookies.append(self.headers.get("Cookie"))
+            body = b'{"id": 1}'
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Set-Cookie", "_normandy_session=abc; path=/; HttpOnly")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        origin = f"http://127.0.0.1:{server.server_address[1]}"
+        settings.CANVAS_OAUTH_CANVAS_DOMAIN = origin
+        CanvasOAuth2Token.objects.create(
+            user=user,
+            domain=origin,
+            access_token="1~" + "a" * 64,
+            refresh_token="1~" + "r" * 64,
+            expires=timezone.now() + timedelta(hours=1),
+        )
+        with CanvasSession.for_user(user) as session:
+            assert session.get("users/self").status_code == 200
+            assert session.get("users/self").status_code == 200
+            assert len(session.cookies) == 0
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert seen_cookies == [None, None]
