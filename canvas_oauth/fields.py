@@ -30,9 +30,9 @@ class _DecryptingAttribute(DeferredAttribute):
             return value
         cached = getattr(self.field, "cache_decrypted", False)
         decrypt = crypto.decrypt_cached if cached else crypto.decrypt
-        plaintext = decrypt(value)
-        instance.__dict__[self.field.attname] = plaintext
-        return plaintext
+        # Kept in no variable of this frame, which a report of a crash could list.
+        instance.__dict__[self.field.attname] = decrypt(value)
+        return instance.__dict__[self.field.attname]
 
     def __set__(self, instance: Any, value: Any) -> None:
         # Being a data descriptor is what makes __get__ run although the value sits in

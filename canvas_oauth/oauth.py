@@ -176,6 +176,9 @@ def authorize_url(request: HttpRequest, next_url: str | None = None) -> str:
     return f"{url}?{urlencode({'next': next_url})}" if next_url else url
 
 
+@sensitive_variables(
+    "url",
+)
 def handle_missing_token(
     request: HttpRequest,
     next_url: str | None = None,
@@ -194,6 +197,7 @@ def handle_missing_token(
     return HttpResponseRedirect(url)
 
 
+@sensitive_variables("url", "dance")
 def begin_dance(
     request: HttpRequest,
     next_url: str | None = None,
