@@ -1,4 +1,5 @@
 import secrets
+import time
 from datetime import timedelta
 from urllib.parse import urlsplit
 
@@ -34,6 +35,23 @@ def browser(client, user):
     """A Django test client logged in as ``user``."""
     client.force_login(user)
     return client
+
+
+# How long a test waits for another thread or process to get somewhere. Generous: on a
+# loaded machine (other test runs, `make bench`) a thread may not run for seconds.
+PATIENCE = 30
+
+
+def wait_until(condition, what="the condition", patience=PATIENCE):
+    """Poll ``condition`` until it is true; fail the test, naming ``what``, after ``patience`` s.
+
+    For state another thread or process changes (a live server counting a call, a worker
+    reaching Canvas): asserting it at once races with that thread's scheduling.
+    """
+    deadline = time.monotonic() + patience
+    while not condition():
+        assert time.monotonic() < deadline, f"{what} did not happen within {patience} s"
+        time.sleep(0.01)
 
 
 MADE = {}

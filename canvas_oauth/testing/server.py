@@ -3,7 +3,9 @@
 Run it in the foreground with::
 
     python -m canvas_oauth.testing.server --port 8001 --client-id 10000000000001 \\
-        --client-secret s3cret --auto-approve
+        --client-secret s3cret --auto-approve --courses 250 --user "Grace Hopper"
+
+The options are described in the docs' reference ("The fake Canvas on the command line").
 """
 
 from __future__ import annotations
@@ -170,7 +172,26 @@ def build_parser() -> argparse.ArgumentParser:
         help="the key's legacy redirect URI: any URL on its scheme and host or a subdomain "
         "is accepted (for example http://127.0.0.1/ for every local port)",
     )
-    parser.add_argument("--user-name", default="Ada Lovelace")
+    parser.add_argument(
+        "--user-name",
+        default="Ada Lovelace",
+        help="the first Canvas user's name (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--user",
+        action="append",
+        dest="users",
+        default=[],
+        metavar="NAME",
+        help="another Canvas user, shown on the login page (repeatable)",
+    )
+    parser.add_argument(
+        "--courses",
+        type=_count,
+        default=0,
+        metavar="N",
+        help="enrol every user in N courses, listed by GET /api/v1/courses (default 0)",
+    )
     parser.add_argument(
         "--auto-approve", action="store_true", help="skip the consent page and redirect at once"
     )
@@ -179,8 +200,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _count(text: str) -> int:
+    """Read a whole number, 0 or more (argparse shows the message)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number, 0 or more")
+    return value
+
+
 def fake_from_options(options: argparse.Namespace) -> FakeCanvas:
-    """Build the fake the command line describes."""
+    """Build the fake the command line describes, with its users and their courses."""
     fake = FakeCanvas(
         client_id=options.client_id,
         client_secret=options.client_secret,
@@ -191,32 +223,46 @@ def fake_from_options(options: argparse.Namespace) -> FakeCanvas:
         auto_approve=options.auto_approve,
     )
     fake.users[0].name = options.user_name
+    for name in options.users:
+        fake.add_user(name)
+    for user in fake.users:
+        fake.add_courses(user, options.courses)
     return fake
+
+
+def _summary(live: LiveFakeCanvas) -> str:
+    fake = live.fake
+    users = ", ".join(f"{user.name} ({len(user.courses)} courses)" for user in fake.users)
+    return f"Fake Canvas listening on {live.url} (client_id {fake.client_id}); users: {users}"
 
 
 def main(argv: Sequence[str] | None = None, stop: threading.Event | None = None) -> int:
     """Serve until Ctrl-C, SIGTERM or ``stop`` is set; return the exit status."""
     options = build_parser().parse_args(argv)
-    fake = fake_from_options(options)
-    stop = stop or threading.Event()
-    previous_handler = None
-    if threading.current_thread() is threading.main_thread():
+    live = LiveFakeCanvas(fake_from_options(options), host=options.host, port=options.port)
+    stopping = stop or threading.Event()
+    # Signals are handled only in the main thread; a test may run main() in another.
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous_handler = signal.getsignal(signal.SIGTERM)
 
-        def on_sigterm(signum: int, frame: FrameType | None) -> None:
-            stop.set()
+    def on_sigterm(signum: int, frame: FrameType | None) -> None:
+        stopping.set()
 
-        previous_handler = signal.signal(signal.SIGTERM, on_sigterm)
-    live = LiveFakeCanvas(fake, host=options.host, port=options.port).start(options.verbose)
-    print(f"Fake Canvas listening on {live.url} (client_id {fake.client_id})", flush=True)
+    # Everything after the SIGTERM handler is installed is inside the try: a Ctrl-C or a
+    # SIGTERM that comes early, while the server starts, still stops it cleanly.
     try:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, on_sigterm)
+        live.start(options.verbose)
+        print(_summary(live), flush=True)
         # Short waits keep the main thread responsive to Ctrl-C.
-        while not stop.wait(0.1):
+        while not stopping.wait(0.1):
             pass
     except KeyboardInterrupt:
         pass
     finally:
         live.stop()
-        if previous_handler is not None:
+        if in_main_thread:
             signal.signal(signal.SIGTERM, previous_handler)
     print("Fake Canvas stopped", flush=True)
     return 0
