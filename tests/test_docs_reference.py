@@ -29,7 +29,7 @@ def test_every_setting_has_an_entry():
 def test_every_check_id_is_listed():
     page = (DOCS / "reference" / "checks.md").read_text()
     ids = check_ids()
-    assert len(ids) >= 27  # E001 to E024 and W001 to W003 today
+    assert len(ids) >= 29  # E001 to E024 and W001 to W005 today
     assert not [id_ for id_ in sorted(ids) if f"`{id_}`" not in page]
 
 
@@ -37,3 +37,15 @@ def test_every_check_id_is_listed():
 def test_every_python_example_parses(page):
     for block in python_blocks(page):
         ast.parse(block)
+
+
+def test_the_domain_forms_table_says_what_conf_does():
+    page = (DOCS / "howto" / "several-instances.md").read_text()
+    rows = re.findall(r"^\| `([^`]+)`[^|]*\| `([^`]+)` \| `([^`]+)` \|$", page, re.MULTILINE)
+    assert len(rows) == 4
+    for written, reached, stored in rows:
+        assert conf.base_url(written) == reached
+        assert conf.domain_key(written) == stored
+    for refused in ["canvas.example.edu/login", "a@b", "x:99999", "ftp://x", "h?q=1"]:
+        with pytest.raises(ValueError):
+            conf.domain_key(refused)
