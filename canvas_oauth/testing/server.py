@@ -155,26 +155,43 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m canvas_oauth.testing.server",
         description="Run a fake Canvas OAuth2 provider for demos and browser tests.",
     )
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8001)
-    parser.add_argument("--client-id", default=DEFAULT_CLIENT_ID)
-    parser.add_argument("--client-secret", default=DEFAULT_CLIENT_SECRET)
-    parser.add_argument("--client-name", default="Canvas OAuth demo")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (%(default)s)")
+    parser.add_argument(
+        "--port", type=int, default=8001, help="port to listen on (%(default)s; 0: any free one)"
+    )
+    parser.add_argument(
+        "--client-id", default=DEFAULT_CLIENT_ID, help="the developer key's ID (%(default)s)"
+    )
+    parser.add_argument(
+        "--client-secret",
+        default=DEFAULT_CLIENT_SECRET,
+        metavar="SECRET",
+        help="the developer key's secret (default: the one the tutorial sets)",
+    )
+    parser.add_argument(
+        "--client-name",
+        default="Canvas OAuth demo",
+        metavar="NAME",
+        help="the key's name, shown on the consent page (%(default)s)",
+    )
     parser.add_argument(
         "--redirect-uri",
         action="append",
         dest="redirect_uris",
+        metavar="URI",
         help=f"a redirect URI the developer key lists, matched exactly (repeatable; "
         f"default: {DEMO_REDIRECT_URI}, the demo site's callback)",
     )
     parser.add_argument(
         "--legacy-redirect-uri",
+        metavar="URI",
         help="the key's legacy redirect URI: any URL on its scheme and host or a subdomain "
         "is accepted (for example http://127.0.0.1/ for every local port)",
     )
     parser.add_argument(
         "--user-name",
         default="Ada Lovelace",
+        metavar="NAME",
         help="the first Canvas user's name (default: %(default)s)",
     )
     parser.add_argument(
