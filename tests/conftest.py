@@ -1,6 +1,8 @@
 import secrets
+import threading
 import time
 from datetime import timedelta
+from types import SimpleNamespace
 from urllib.parse import urlsplit
 
 import pytest
@@ -52,6 +54,20 @@ def wait_until(condition, what="the condition", patience=PATIENCE):
     while not condition():
         assert time.monotonic() < deadline, f"{what} did not happen within {patience} s"
         time.sleep(0.01)
+
+
+@pytest.fixture
+def held_latency(monkeypatch):
+    """Hold each in-process fake Canvas answer that has a latency until the test releases it.
+
+    ``fake.latency`` in seconds races with the test's own steps on a loaded machine; held,
+    the answer waits for ``release.set()`` (or ``PATIENCE``). Yields the ``release`` event.
+    """
+    release = threading.Event()
+    clock = SimpleNamespace(sleep=lambda seconds: release.wait(PATIENCE))
+    monkeypatch.setattr("canvas_oauth.testing.mock.time", clock)
+    yield release
+    release.set()
 
 
 MADE = {}
