@@ -457,6 +457,24 @@ def test_live_server_stop_does_not_wait_for_a_slow_fault(live):
     assert time.monotonic() - started < SLOW / 3  # woken, not waited for
 
 
+def test_stopping_a_server_interrupted_while_starting_does_not_hang(monkeypatch):
+    live = LiveFakeCanvas(FakeCanvas())
+
+    def interrupted(thread: threading.Thread) -> None:
+        raise KeyboardInterrupt  # Ctrl-C just as the serving thread was to start
+
+    monkeypatch.setattr(threading.Thread, "start", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        live.start()
+    monkeypatch.undo()
+    stopping = threading.Thread(target=live.stop, daemon=True)
+    stopping.start()
+    stopping.join(PATIENCE)
+    assert not stopping.is_alive()
+    with pytest.raises(requests.exceptions.ConnectionError):
+        requests.get(f"{live.url}/", timeout=5)  # and the port is closed
+
+
 def test_live_server_counts_concurrent_calls_exactly(live):
     fake = live.fake
     token = fake.issue_token()["access_token"]

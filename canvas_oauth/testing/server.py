@@ -34,11 +34,18 @@ class _Server(ThreadingHTTPServer):
     verbose = False  # log every request (``--verbose``)
     # socketserver's default backlog of 5 makes concurrent clients wait a 1 s SYN retry.
     request_queue_size = 128
+    # How often serve_until_stopped looks at ``stopping`` while no request comes.
+    timeout = 0.05
 
     def __init__(self, address: tuple[str, int], fake: FakeCanvas) -> None:
         super().__init__(address, _Handler)
         self.fake = fake
         self.stopping = threading.Event()
+
+    def serve_until_stopped(self) -> None:
+        """Serve requests until ``stopping`` is set, looking at it every ``timeout`` seconds."""
+        while not self.stopping.is_set():
+            self.handle_request()
 
     def handle_error(self, request: object, client_address: object) -> None:
         """Ignore clients that hung up first (a timed-out client, a dropped socket)."""
@@ -118,8 +125,7 @@ class LiveFakeCanvas:
         self.port = self._server.server_address[1]
         self.fake.base_url = self.url
         self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},
+            target=self._server.serve_until_stopped,
             name=f"fake-canvas-{self.port}",
             daemon=True,
         )
@@ -129,12 +135,14 @@ class LiveFakeCanvas:
     def stop(self) -> None:
         """Stop serving, waking any request that is sleeping in a slow fault."""
         server, thread = self._server, self._thread
-        if server is None or thread is None:
+        if server is None:
             return
         server.stopping.set()
-        server.shutdown()
+        # A thread that never started (Ctrl-C inside start()) has nothing to wait for;
+        # socketserver's shutdown() would wait for it forever.
+        if thread is not None and thread.ident is not None:
+            thread.join()  # its loop sees ``stopping`` within a poll
         server.server_close()
-        thread.join(timeout=5)
         self._server = self._thread = None
 
     def __enter__(self) -> LiveFakeCanvas:
