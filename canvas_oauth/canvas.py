@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from datetime import timezone as dt_timezone
 from email.utils import parsedate_to_datetime
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import requests
 from django.core.exceptions import ImproperlyConfigured
@@ -49,6 +49,10 @@ REDIRECT_MISMATCH = "redirect_uri does not match client settings"
 # Canvas answers a dead refresh token with invalid_request "refresh_token not found"
 # (spec §2.5); invalid_grant is what other providers and future Canvas may say.
 DEAD_REFRESH_ERRORS = frozenset({"invalid_grant", "invalid_request"})
+# An older Canvas (its no_redirect_on_oauth_token_method flag off) answers a refused token
+# request that sent a redirect_uri with a redirect there, carrying the refusal in the
+# query, instead of a JSON 400 or 401 (spec §2.5, §9.3).
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 
 
 # Canvas's access tokens live an hour (spec §4.1). An answer whose expires_in we cannot
@@ -370,7 +374,9 @@ class CanvasClient:
 
 
 def _oauth_error(response: Reply) -> tuple[str | None, str]:
-    """Return Canvas's OAuth ``error`` (None when the body has none) and its description."""
+    """Return Canvas's OAuth ``error`` (None when it sent none) and its description."""
+    if response.status_code in REDIRECT_STATUSES:
+        return _redirected_oauth_error(response.headers.get("Location", ""))
     try:
         body = response.json()
     except ValueError:
@@ -380,6 +386,21 @@ def _oauth_error(response: Reply) -> tuple[str | None, str]:
         return None, ""
     description = body.get("error_description")
     return bounded_text(error), bounded_text(description) if isinstance(description, str) else ""
+
+
+def _redirected_oauth_error(location: str) -> tuple[str | None, str]:
+    """Read a refusal an older Canvas redirected: ``error`` in the Location's query.
+
+    Canvas appends its parameters to the ``redirect_uri`` sent, so the last ones are its.
+    """
+    try:
+        params = dict(parse_qsl(urlsplit(location).query, keep_blank_values=True))
+    except ValueError:  # a Location that is not a URL
+        return None, ""
+    error = params.get("error")
+    if not error:
+        return None, ""
+    return bounded_text(error), bounded_text(params.get("error_description", ""))
 
 
 def _http_date(value: str | None) -> datetime | None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import pkgutil
 from datetime import timedelta
+from importlib import import_module
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -15,6 +17,8 @@ from django.utils.module_loading import import_string
 from canvas_oauth import conf, crypto, errorpages
 
 MIDDLEWARE_PATH = "canvas_oauth.middleware.OAuthMiddleware"
+APP_LABEL = "canvas_oauth"
+MIGRATIONS = "canvas_oauth.migrations"
 
 
 def _error(id_: int, msg: str, hint: str) -> checks.Error:
@@ -123,6 +127,43 @@ def check_urls_included(app_configs: Any = None, **kwargs: Any) -> list[checks.C
             )
         ]
     return []
+@checks.register(checks.Tags.compatibility, "canvas_oauth")
+def check_migration_modules(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """Warn when ``MIGRATION_MODULES`` puts other migrations in place of this app's.
+
+    Projects on the original app sometimes vendored its 1.x migrations that way; the table
+    they build lacks the columns this version reads. ``None`` (tables made from the
+    models, as in test settings) and a module holding all of ours are fine.
+    """
+    modules = getattr(django_settings, "MIGRATION_MODULES", None) or {}
+    if APP_LABEL not in modules:
+        return []
+    module = modules[APP_LABEL]
+    if module is None or module == MIGRATIONS:
+        return []
+    missing = sorted(_migration_names(MIGRATIONS) - _migration_names(module))
+    if not missing:
+        return []
+    return [
+        checks.Warning(
+            f"MIGRATION_MODULES puts {module!r} in place of canvas_oauth's migrations, "
+            f"and it lacks {', '.join(missing)}: the token table misses columns this "
+            "version reads, so reading, refreshing and deleting tokens fail.",
+            hint=f"Remove {APP_LABEL!r} from MIGRATION_MODULES and run `python manage.py "
+            "migrate canvas_oauth`. The upgrade from django-canvas-oauth 1.x keeps every "
+            "token (see the upgrade notes).",
+            id="canvas_oauth.W010",
+        )
+    ]
+
+
+def _migration_names(package: str) -> set[str]:
+    """Return the migration modules of ``package``; none when it cannot be imported."""
+    try:
+        path = import_module(package).__path__
+    except (ImportError, AttributeError):
+        return set()
+    return {info.name for info in pkgutil.iter_modules(path) if info.name[:1].isdigit()}
 
 
 def _check_single_domain(s: conf.CanvasOAuthSettings) -> list[checks.CheckMessage]:

@@ -16,7 +16,7 @@ from django.core import checks as django_checks
 from django.core.cache import InvalidCacheBackendError, caches
 from django.core.cache.backends.dummy import DummyCache
 from django.core.cache.backends.locmem import LocMemCache
-from django.db import DatabaseError
+from django.db import DatabaseError, connections, router
 from django.urls import NoReverseMatch, reverse
 from django.views.decorators.debug import sensitive_variables
 
@@ -91,6 +91,7 @@ def examine(domain: str | None = None, base_url: str | None = None, sample: int 
     findings = [
         _system_checks(),
         _encryption_keys(),
+        _tables(),
         _stored_rows(sample),
         _state_cache(),
         redirect,
@@ -332,6 +333,45 @@ def _encryption_keys() -> Finding:
         count = len(conf.settings.encryption_keys)
         return Finding("encryption_keys", OK, f"{count} key(s) in CANVAS_OAUTH_ENCRYPTION_KEYS.")
     return Finding("encryption_keys", OK, "Keys derived from SECRET_KEY and its fallbacks.")
+
+
+def _tables() -> Finding:
+    """Name the tables, and the columns of them, that the database lacks.
+
+    A table built by other migrations (the 1.x ones, kept through ``MIGRATION_MODULES``)
+    exists but lacks columns; every read of it fails until this app's migrations run.
+    """
+    missing_tables: list[str] = []
+    missing_columns: dict[str, list[str]] = {}
+    for model in (CanvasOAuth2Token, CanvasDeveloperKey):
+        table = model._meta.db_table
+        connection = connections[router.db_for_read(model)]
+        try:
+            with connection.cursor() as cursor:
+                if table not in connection.introspection.table_names(cursor):
+                    missing_tables.append(table)
+                    continue
+                description = connection.introspection.get_table_description(cursor, table)
+        except DatabaseError as exc:
+            return Finding("tables", ERROR, f"The tables cannot be read ({type(exc).__name__}).")
+        present = {column.name.lower() for column in description}
+        lacking = [f.column for f in model._meta.concrete_fields if f.column.lower() not in present]
+        if lacking:
+            missing_columns[table] = lacking
+    if not missing_tables and not missing_columns:
+        return Finding("tables", OK, "The tables have every column this version reads.")
+    problems = [f"{table} is missing" for table in missing_tables] + [
+        f"{table} lacks {', '.join(columns)}" for table, columns in missing_columns.items()
+    ]
+    return Finding(
+        "tables",
+        ERROR,
+        f"{'; '.join(problems)}. Run `python manage.py migrate canvas_oauth` (remove "
+        "canvas_oauth from MIGRATION_MODULES first if it is there: the upgrade from 1.x "
+        "keeps every token).",
+        None,
+        {"missing_tables": missing_tables, "missing_columns": missing_columns},
+    )
 
 
 def _stored_rows(sample: int) -> Finding:

@@ -98,7 +98,13 @@ class UnknownCanvasInstanceError(CanvasOAuthError):
 
 
 class InvalidOAuthReturnError(CanvasOAuthError):
-    """The callback request is malformed or belongs to someone else's authorization."""
+    """Canvas's answer cannot be used: a malformed callback, or someone else's.
+
+    The original app raised it whenever Canvas's token endpoint failed, and projects catch
+    it around ``get_oauth_token`` to ask the user to authorize again. The errors that now
+    say more (a refresh that failed, Canvas refusing or garbling a token request) are
+    subclasses, so such an ``except`` still catches them.
+    """
 
     status_code = 400
     code = "invalid_return"
@@ -121,7 +127,7 @@ class AuthorizationDeniedError(CanvasOAuthError):
         super().__init__(message)
 
 
-class CanvasRequestError(CanvasOAuthError):
+class CanvasRequestError(InvalidOAuthReturnError):
     """Canvas answered a request badly: an error status, or a body we cannot read."""
 
     status_code = 502
@@ -156,7 +162,7 @@ class CanvasUnavailableError(CanvasOAuthError):
     default_message = "Canvas did not answer in time. Please try again in a moment."
 
 
-class TokenRefreshError(CanvasOAuthError):
+class TokenRefreshError(InvalidOAuthReturnError):
     """Refreshing a token failed for a reason that may pass; the token is kept."""
 
     status_code = 503
@@ -182,6 +188,14 @@ class InvalidTokenError(MissingTokenError):
     """Canvas rejected a stored access token; it is gone and the dance starts again."""
 
     default_message = "Canvas no longer accepts your authorization. Please authorize again."
+
+
+class RefreshTokenRejectedError(MissingTokenError, InvalidOAuthReturnError):
+    """Canvas refused the token's refresh token for good; the token is deleted.
+
+    Also raised for a token with no refresh token, and when another request found the
+    token dead first. The user must authorize again.
+    """
 
 
 class CanvasThrottledError(CanvasOAuthError):

@@ -26,6 +26,7 @@ from canvas_oauth.exceptions import (
     CanvasOAuthError,
     CanvasRejectedError,
     MissingTokenError,
+    RefreshTokenRejectedError,
     TokenRefreshError,
 )
 from canvas_oauth.models import CanvasOAuth2Token
@@ -86,7 +87,7 @@ def _refresh_once(token: CanvasOAuth2Token, force: bool, seen: str | None) -> Ca
     try:
         current = claims.read(token)
         if current is None:
-            raise MissingTokenError()
+            raise RefreshTokenRejectedError()
         if current.refresh_claim != claim or _refreshed(current, force, seen):
             result = current  # refreshed by another request before we claimed it
         else:
@@ -111,7 +112,7 @@ def _await_other_refresh(
     while True:
         current = claims.read(token)
         if current is None:
-            raise MissingTokenError()
+            raise RefreshTokenRejectedError()
         if _refreshed(current, force, seen):
             return current
         if not claims.is_claimed(current) or time.monotonic() >= deadline:
@@ -133,7 +134,7 @@ def _refresh_claimed(token: CanvasOAuth2Token, claim: str, force: bool) -> Canva
     if not refresh_token:
         logger.info("Canvas token pk=%s cannot be refreshed; deleting it", token.pk)
         claims.delete(token, claim)
-        raise MissingTokenError()
+        raise RefreshTokenRejectedError()
     client = instances.get(token.domain).client()  # a domain off the allow-list raises
     gate = breaker.for_domain(token.domain)
     if not gate.allow():
@@ -149,7 +150,7 @@ def _refresh_claimed(token: CanvasOAuth2Token, claim: str, force: bool) -> Canva
                 token.user_id,
             )
             claims.delete(token, claim)
-            raise MissingTokenError() from exc
+            raise RefreshTokenRejectedError() from exc
         return _keep(token, force, exc.code, exc)
     except CanvasOAuthError as exc:  # no answer in time, a 5xx, or garbage
         gate.failed(token.pk)
@@ -159,7 +160,7 @@ def _refresh_claimed(token: CanvasOAuth2Token, claim: str, force: bool) -> Canva
         # A new authorization replaced the row meanwhile: it is the newer token.
         current = claims.read(token)
         if current is None:
-            raise MissingTokenError()
+            raise RefreshTokenRejectedError()
         return current
     logger.info("Refreshed Canvas token pk=%s for user %s", token.pk, token.user_id)
     token_refreshed.send(sender=CanvasOAuth2Token, user=token.user, domain=token.domain)

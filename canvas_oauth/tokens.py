@@ -46,12 +46,21 @@ def get_token(user: AnyUser, domain: str | None = None) -> CanvasOAuth2Token:
     Raise ``MissingTokenError`` when the user must authorize (again), and
     ``TokenRefreshError`` when Canvas could not refresh it this time.
     """
-    domain = resolve_domain(domain)
-    token = CanvasOAuth2Token.objects.get_for_user(user.pk, domain)
-    if token is None or not _usable(token):
-        raise MissingTokenError()
+    token = stored_token(user, domain)
     if token.expires_within(conf.settings.token_expiration_buffer):
         token = refresh(token)
+    return token
+
+
+def stored_token(user: AnyUser, domain: str | None = None) -> CanvasOAuth2Token:
+    """Return ``user``'s token for ``domain`` as stored, expiring or not.
+
+    Raise ``MissingTokenError`` when there is none, or none that decrypts and covers the
+    scopes asked for now.
+    """
+    token = CanvasOAuth2Token.objects.get_for_user(user.pk, resolve_domain(domain))
+    if token is None or not _usable(token):
+        raise MissingTokenError()
     return token
 
 

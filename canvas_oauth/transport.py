@@ -149,9 +149,21 @@ class _WatchedAdapter(HTTPAdapter):
         return manager
 
 
+class _NoRedirectSession(requests.Session):
+    """A session that never works out where a redirect leads.
+
+    Even told not to follow redirects, ``requests`` prepares the next request of one: it
+    first reads the whole body (past our cap), then parses the ``Location`` (a
+    ``ValueError`` when that is no URL). A redirect is an answer here, never followed.
+    """
+
+    def get_redirect_target(self, resp: requests.Response) -> None:
+        return None
+
+
 def new_session() -> requests.Session:
     """Return a session whose calls ``exchange`` can cut off at their deadline."""
-    session = requests.Session()
+    session = _NoRedirectSession()
     adapter = _WatchedAdapter()
     session.mount("http://", adapter)
     session.mount("https://", adapter)

@@ -50,7 +50,8 @@ def error_response(request: HttpRequest, exc: CanvasOAuthError) -> HttpResponse:
         return redirect_to_login(request.get_full_path())
     if isinstance(exc, MissingTokenError):
         return _authorization_required(request)
-    if isinstance(exc, (InvalidOAuthStateError, InvalidOAuthReturnError)):
+    # A return refused as forged, stale or someone else's; its subclasses are Canvas failing.
+    if isinstance(exc, InvalidOAuthStateError) or type(exc) is InvalidOAuthReturnError:
         security_logger.warning(
             "Rejected Canvas OAuth callback for user %s: %s",
             getattr(getattr(request, "user", None), "pk", None),

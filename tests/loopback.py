@@ -134,19 +134,30 @@ class LoopbackCanvas:
         self._thread.join(timeout=5)
 
 
-def head(status: int, content_length: int | None, content_type: str) -> bytes:
+def head(
+    status: int,
+    content_length: int | None,
+    content_type: str,
+    headers: dict[str, str] | None = None,
+) -> bytes:
     lines = [f"HTTP/1.1 {status} X", f"Content-Type: {content_type}", "Connection: close"]
     if content_length is not None:
         lines.append(f"Content-Length: {content_length}")
+    lines += [f"{name}: {value}" for name, value in (headers or {}).items()]
     return ("\r\n".join(lines) + "\r\n\r\n").encode()
 
 
-def canned(status: int, body: object, content_type: str = "application/json") -> LoopbackCanvas:
+def canned(
+    status: int,
+    body: object,
+    content_type: str = "application/json",
+    headers: dict[str, str] | None = None,
+) -> LoopbackCanvas:
     """Answer every request with ``body`` (JSON-encoded unless it is bytes) at once."""
     data = body if isinstance(body, bytes) else json.dumps(body).encode()
 
     def respond(reply: Reply) -> None:
-        reply.send(head(status, len(data), content_type) + data)
+        reply.send(head(status, len(data), content_type, headers) + data)
 
     return LoopbackCanvas(respond)
 
@@ -169,7 +180,9 @@ def drip(phase: str, interval: float) -> LoopbackCanvas:
     return LoopbackCanvas(respond)
 
 
-def flood(size: int, declared: bool) -> LoopbackCanvas:
+def flood(
+    size: int, declared: bool, status: int = 200, headers: dict[str, str] | None = None
+) -> LoopbackCanvas:
     """Answer a token response padded to ``size`` bytes, sent as fast as it is read.
 
     Read whole, it is valid JSON with a usable token. ``declared`` sends its length in
@@ -180,7 +193,8 @@ def flood(size: int, declared: bool) -> LoopbackCanvas:
     block = b"x" * 65536
 
     def respond(reply: Reply) -> None:
-        reply.send(head(200, size if declared else None, "application/json") + start)
+        length = size if declared else None
+        reply.send(head(status, length, "application/json", headers) + start)
         left = size - len(start) - len(end)
         while left > 0:
             reply.send(block[:left])

@@ -38,6 +38,17 @@ def test_a_job_lists_every_page_with_canvasapi(live_fake_canvas, token, user):
     assert live_fake_canvas.calls["courses"] == 2  # canvasapi asks for 100 a page
 
 
+def test_canvasapi_current_user_calls_name_the_user_by_number(live_fake_canvas, token, user):
+    live_fake_canvas.add_page_views(n=250)
+    canvas = canvasapi_for(user)
+    me = canvas.get_current_user()
+    views = list(me.get_page_views())  # GET users/1/page_views, 100 a bookmarked page
+    assert len(views) == 250 and views[0].url.endswith("/page-249")
+    assert canvas.get_user(me.id).name == "Ada Lovelace"  # GET users/1
+    assert live_fake_canvas.calls["page_views"] == 3
+    assert live_fake_canvas.calls["users"] == 1
+
+
 def test_a_view_uses_canvasapi_with_the_users_token(browser, live_fake_canvas, token):
     live_fake_canvas.add_courses(n=2)
     assert browser.get("/courses/").json() == {"courses": ["Course 1", "Course 2"]}

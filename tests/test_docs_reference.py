@@ -1,6 +1,7 @@
-"""The reference pages cannot fall behind the code: every setting and check id is there."""
+"""The reference pages cannot fall behind the code: every setting, check id and error."""
 
 import ast
+import inspect
 import re
 from pathlib import Path
 
@@ -31,7 +32,7 @@ def test_every_setting_has_an_entry():
 def test_every_check_id_is_listed():
     page = (DOCS / "reference" / "checks.md").read_text()
     ids = check_ids()
-    assert len(ids) >= 29  # E001 to E024 and W001 to W005 today
+    assert len(ids) >= 30  # E001 to E024, W001 to W005 and W010 today
     assert not [id_ for id_ in sorted(ids) if f"`{id_}`" not in page]
 
 
@@ -55,13 +56,13 @@ def test_the_domain_forms_table_says_what_conf_does():
 
 def test_troubleshooting_covers_every_exception_and_check_id():
     page = (DOCS / "troubleshooting.md").read_text()
-    errors = [
+    names = [
         name
         for name, value in vars(exceptions).items()
         if isinstance(value, type) and issubclass(value, exceptions.CanvasOAuthError)
     ]
-    assert len(errors) >= 16
-    assert not [name for name in errors if f"### `{name}`" not in page]
+    assert len(names) >= 16
+    assert not [name for name in names if f"### `{name}`" not in page]
     assert not [id_ for id_ in sorted(check_ids()) if f"`{id_}`" not in page]
 
 
@@ -83,3 +84,41 @@ def test_the_command_line_page_lists_every_option():
     options = [o for action in build_parser()._actions for o in action.option_strings]
     assert len(options) >= 15
     assert not [option for option in options if f"`{option}" not in page]
+def error_classes():
+    """Every error, in the order the module defines them."""
+    return [
+        cls
+        for cls in vars(exceptions).values()
+        if inspect.isclass(cls) and issubclass(cls, exceptions.CanvasOAuthError)
+    ]
+
+
+def error_tree():
+    """Draw the error tree; a class with two bases appears under each, naming the other."""
+    classes, lines = error_classes(), []
+
+    def draw(cls, parent, prefix, last):
+        label = f"{cls.__name__} ({cls.status_code}, {cls.code})"
+        others = [base.__name__ for base in cls.__bases__ if base not in (parent, Exception)]
+        if parent is not None and others:
+            label += f", also under {', '.join(others)}"
+        lines.append(f"{prefix}{'└── ' if last else '├── '}{label}" if parent else label)
+        children = [child for child in classes if cls in child.__bases__]
+        inner = prefix + ("    " if last else "│   ") if parent else ""
+        for i, child in enumerate(children):
+            draw(child, cls, inner, i == len(children) - 1)
+
+    draw(exceptions.CanvasOAuthError, None, "", True)
+    return "\n".join(lines)
+
+
+def test_the_error_tree_is_the_codes():
+    page = (DOCS / "reference" / "errors.md").read_text()
+    assert f"```text\n{error_tree()}\n```" in page
+
+
+def test_every_error_has_its_row():
+    page = (DOCS / "reference" / "errors.md").read_text()
+    for cls in error_classes():
+        bases = ", ".join(f"`{base.__name__}`" for base in cls.__bases__)
+        assert f"| `{cls.__name__}` | {bases} | {cls.status_code} | `{cls.code}` |" in page

@@ -7,7 +7,7 @@ from cryptography.fernet import Fernet
 from django.core.management import CommandError, call_command
 from django.db import connection
 
-from canvas_oauth import crypto
+from canvas_oauth import crypto, undecryptable
 from canvas_oauth.exceptions import MissingTokenError
 from canvas_oauth.models import CanvasOAuth2Token
 from canvas_oauth.oauth import get_oauth_token
@@ -254,3 +254,37 @@ def test_rotation_with_unusable_keys_stops_with_a_clear_message(user, fake_canva
     settings.CANVAS_OAUTH_ENCRYPTION_KEYS = ["not-a-fernet-key"]
     with pytest.raises(CommandError, match=r"not a Fernet key\. Nothing was re-encrypted\."):
         call_command("canvas_oauth_rotate_keys")
+
+
+def _blaming_secret_key(caplog):
+    return [r.getMessage() for r in caplog.records if "SECRET_KEY has changed" in r.getMessage()]
+
+
+def test_a_changed_secret_key_is_explained_once_per_process(
+    user, other_user, fake_canvas, settings, rf, caplog, monkeypatch
+):
+    monkeypatch.setattr(undecryptable, "_explained", False)  # a new process
+    store_token(fake_canvas, user)
+    store_token(fake_canvas, other_user)
+    settings.SECRET_KEY = "made-up-at-start-up"  # as a settings file without one does
+    for who in (user, other_user, user):
+        with pytest.raises(MissingTokenError):
+            get_oauth_token(as_request(rf, who))
+    (explained,) = _blaming_secret_key(caplog)
+    assert "CANVAS_OAUTH_ENCRYPTION_KEYS" in explained
+    assert "SECRET_KEY_FALLBACKS" in explained
+    rows = [r for r in caplog.records if "cannot be decrypted with the" in r.getMessage()]
+    assert len(rows) == 2  # each row still said once
+
+
+def test_with_configured_keys_a_lost_key_does_not_blame_secret_key(
+    user, fake_canvas, settings, rf, caplog, monkeypatch
+):
+    monkeypatch.setattr(undecryptable, "_explained", False)
+    settings.CANVAS_OAUTH_ENCRYPTION_KEYS = [Fernet.generate_key()]
+    store_token(fake_canvas, user)
+    settings.CANVAS_OAUTH_ENCRYPTION_KEYS = [Fernet.generate_key()]
+    with pytest.raises(MissingTokenError):
+        get_oauth_token(as_request(rf, user))
+    assert "cannot be decrypted" in caplog.text
+    assert not _blaming_secret_key(caplog)

@@ -495,7 +495,7 @@ def test_code_exchange_success_body(fake):
     ]
     assert TOKEN_RE.match(body["access_token"]) and TOKEN_RE.match(body["refresh_token"])
     assert body["token_type"] == "Bearer"
-    assert body["canvas_region"] == "unknown"
+    assert body["canvas_region"] == "us-east-1"
     assert body["expires_in"] == 3600
     assert body["user"] == {
         "id": 1,
@@ -884,18 +884,38 @@ def test_users_self_with_a_single_name(fake):
     assert response.json()["id"] == 42 and response.json()["sortable_name"] == "Cher"
 
 
-@pytest.mark.parametrize("how", ["unknown", "expired", "revoked"])
-def test_users_self_with_a_dead_token_is_401_with_challenge(fake, how):
+DEAD_TOKEN_ANSWERS = {
+    "unknown": {"errors": [{"message": "Invalid access token."}]},
+    # A confidential key's token has no final expiry, so Canvas's expired_at is null.
+    "expired": {"errors": [{"message": "Expired access token.", "expired_at": None}]},
+    "revoked": {"errors": [{"message": "Revoked access token."}]},
+}
+
+
+def kill_token(fake, how):
     token = fake.issue_token()["access_token"]
     if how == "unknown":
-        token = "1~" + "x" * 64
-    elif how == "expired":
+        return "1~" + "x" * 64
+    if how == "expired":
         fake.advance(3600)
     else:
         fake.revoke_all(fake.current_user)
-    response = users_self(fake, token)
+    return token
+
+
+@pytest.mark.parametrize("how", ["unknown", "expired", "revoked"])
+def test_users_self_with_a_dead_token_is_401_with_challenge(fake, how):
+    response = users_self(fake, kill_token(fake, how))
     assert response.status == 401
-    assert response.json() == {"errors": [{"message": "Invalid access token."}]}
+    assert response.json() == DEAD_TOKEN_ANSWERS[how]
+    assert response.headers["WWW-Authenticate"] == 'Bearer realm="canvas-lms"'
+
+
+@pytest.mark.parametrize("how", ["unknown", "expired", "revoked"])
+def test_older_canvas_calls_every_dead_token_invalid(how):
+    fake = FakeCanvas(dead_token_detail=False)
+    response = users_self(fake, kill_token(fake, how))
+    assert response.json() == DEAD_TOKEN_ANSWERS["unknown"]
     assert response.headers["WWW-Authenticate"] == 'Bearer realm="canvas-lms"'
 
 

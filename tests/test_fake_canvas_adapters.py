@@ -118,7 +118,7 @@ def test_full_dance_with_requests(fake):
     dead = users_self(fake, refreshed.json()["access_token"])
     assert dead.status_code == 401
     assert dead.headers["WWW-Authenticate"] == 'Bearer realm="canvas-lms"'
-    assert dead.json() == {"errors": [{"message": "Invalid access token."}]}
+    assert dead.json() == {"errors": [{"message": "Revoked access token."}]}
     assert dead.headers["X-Rate-Limit-Remaining"] and dead.headers["X-Request-Cost"]
     assert fake.calls == {
         "authorize": 1,

@@ -2,10 +2,11 @@
 
 ``FakeCanvas`` plays Canvas's authorization-code flow (``/login/oauth2/auth``, the
 consent page, ``/login/oauth2/token``, ``DELETE /login/oauth2/token``) and
-``GET /api/v1/users/self``, with Canvas's exact error bodies, and lists
-``GET /api/v1/courses`` and ``GET /api/v1/users/self/page_views`` with Canvas's
-pagination and request throttle. It lets a test move its clock, count calls and inject
-faults. Serve it in one of two ways:
+``GET /api/v1/users/:id``, with Canvas's exact error bodies, and lists
+``GET /api/v1/courses`` and ``GET /api/v1/users/:id/page_views`` with Canvas's
+pagination and request throttle, as hosted Canvas answers today (options bring back an
+older Canvas; see the docs' fidelity page). It lets a test move its clock, count calls
+and inject faults. Serve it in one of two ways:
 
 * ``mock_canvas(fake)`` answers ``requests`` calls in-process (through ``responses``);
 * ``LiveFakeCanvas(fake)`` runs a real HTTP server on loopback, for browsers and demos

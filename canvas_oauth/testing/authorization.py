@@ -16,11 +16,11 @@ from urllib.parse import urlencode, urlsplit
 
 from . import errors
 from .pages import consent_page, logged_in_page, login_page, oob_page
+from .records import OOB_REDIRECT as OOB_REDIRECT
 from .records import CodeGrant, FakeClient, FakeUser, PendingConsent
 from .store import Store
 from .wire import FakeResponse, html_response, redirect_response, text_response
 
-OOB_REDIRECT = "urn:ietf:wg:oauth:2.0:oob"
 CODE_TTL = 600
 SESSION_COOKIE = "canvas_session"
 # What GET /login/oauth2/auth passes on to the login page (``login_url(params.permit(...))``).
@@ -32,6 +32,7 @@ class AuthorizationEndpoint(Store):
 
     base_url: str
     auto_approve: bool
+    scope_error_state: bool
     current_user: FakeUser | None
     users: list[FakeUser]
     _sessions: dict[str, PendingConsent]
@@ -74,15 +75,18 @@ class AuthorizationEndpoint(Store):
         """Answer a valid authorization request, in the order of Canvas's ``auth`` action."""
         client = pending.client
 
-        def back(error: str, description: str) -> FakeResponse:
+        def back(error: str, description: str, state: str | None = pending.state) -> FakeResponse:
             return self._final_redirect(
-                session_id, error=error, error_description=description, state=pending.state
+                session_id, error=error, error_description=description, state=state
             )
 
         if client.require_scopes:
             missing = [scope for scope in pending.scopes if scope not in client.allowed_scopes]
             if not pending.scopes or missing:
-                return back("invalid_scope", errors.INVALID_SCOPE + errors.to_sentence(missing))
+                # Older controllers raised InvalidScopeError, redirected without state (§1.3).
+                state = pending.state if self.scope_error_state else None
+                description = errors.INVALID_SCOPE + errors.to_sentence(missing)
+                return back("invalid_scope", description, state)
         if not client.authorized_for_account:
             return back("unauthorized_client", errors.UNAUTHORIZED_CLIENT)
         if query.get("response_type") != "code":
@@ -117,21 +121,15 @@ class AuthorizationEndpoint(Store):
         """Tell whether Canvas grants without asking: a trusted key or a reusable token.
 
         Never for the out-of-band redirect (``Provider#authorized_token?``). A reusable
-        token is one the key's ``force_token_reuse`` lets Canvas hand out again: a live row
-        of this user and key with the same scopes.
+        token is one the key's ``force_token_reuse`` lets Canvas hand out again; asking
+        already gives it a new access token, as Canvas's lookup does (``_reuse_token``).
         """
         if pending.redirect_uri == OOB_REDIRECT:
             return False
         client = pending.client
         if client.trusted:
             return True
-        return client.force_token_reuse and any(
-            record.client_id == client.client_id
-            and record.user is user
-            and record.scopes == pending.scopes
-            and self._usable(record)
-            for record in self._tokens
-        )
+        return self._reuse_token(client, user, pending.scopes, pending.purpose) is not None
 
     def _login_page(
         self, query: dict[str, str], form: dict[str, str], headers: dict[str, str]

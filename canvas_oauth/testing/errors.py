@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from .wire import FakeResponse, json_response, text_response
+import json
+import time
+from urllib.parse import parse_qsl, quote_plus, urlencode, urlsplit
+
+from .wire import FakeResponse, json_response, redirect_response, text_response
 
 OAUTH_CHALLENGE = "Canvas OAuth 2.0"
 API_CHALLENGE = 'Bearer realm="canvas-lms"'
@@ -48,6 +52,19 @@ def oauth_error(status: int, error: str, description: str) -> FakeResponse:
     return json_response(status, {"error": error, "error_description": description}, headers)
 
 
+def redirected_oauth_error(response: FakeResponse, redirect_uri: str) -> FakeResponse:
+    """Send an OAuth error ``response`` to ``redirect_uri`` instead, as older Canvas did.
+
+    ``RequestError#redirect_uri``: the URI's own query, then ``error``, then
+    ``error_description``, form-encoded.
+    """
+    body = json.loads(response.body)
+    parts = urlsplit(redirect_uri)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    query += [("error", body["error"]), ("error_description", body["error_description"])]
+    return redirect_response(parts._replace(query=urlencode(query, quote_via=quote_plus)).geturl())
+
+
 def api_error(message: str, *, challenge: bool = True, **extra: object) -> FakeResponse:
     """Render a 401 from ``/api/v1``; the challenge header means "this token is dead"."""
     headers = {"WWW-Authenticate": API_CHALLENGE} if challenge else {}
@@ -57,6 +74,30 @@ def api_error(message: str, *, challenge: bool = True, **extra: object) -> FakeR
 def invalid_access_token() -> FakeResponse:
     """Answer an API call made with an unknown, expired or revoked token."""
     return api_error("Invalid access token.")
+
+
+def revoked_access_token() -> FakeResponse:
+    """Answer an API call made with a token that was deleted (revoked, replaced)."""
+    return api_error("Revoked access token.")
+
+
+def expired_access_token(permanent_expires_at: float | None) -> FakeResponse:
+    """Answer an API call made with an expired token; Canvas names its final expiry."""
+    expired_at = None
+    if permanent_expires_at is not None:
+        expired_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(permanent_expires_at))
+    return json_response(
+        401,
+        {"errors": [{"message": "Expired access token.", "expired_at": expired_at}]},
+        {"WWW-Authenticate": API_CHALLENGE},
+    )
+
+
+def unauthorized() -> FakeResponse:
+    """Answer an API call whose (live) user may not see what it asked for."""
+    return api_error(
+        "user not authorized to perform that action", challenge=False, status="unauthorized"
+    )
 
 
 def unauthenticated() -> FakeResponse:

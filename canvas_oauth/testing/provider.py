@@ -7,7 +7,7 @@ in comments refer to ``canvas-oauth2-provider.md``, the spec this fake follows.
 ``FakeCanvas`` keeps the state, the lock, the routing and the test conveniences; each
 endpoint lives in its own module as a small mixin class: ``authorization`` (the login and
 consent pages), ``tokens`` (grants, client authentication, PKCE, refresh, revoke) and
-``api`` (``users/self`` and two paginated lists), all on ``store`` (client and token
+``api`` (``users/:id`` and two paginated lists), all on ``store`` (client and token
 lookups they share). Mixins, not functions taking the provider as an argument, because
 the handlers read settings that tests change on a live fake (``current_user``,
 ``auto_approve``, ``strict_pkce``, ``base_url``) and the conveniences reuse the
@@ -69,6 +69,8 @@ DEFAULT_BASE_URL = "https://canvas.example.edu"
 _MAX_PAGES = 5
 DEFAULT_CLIENT_ID = "10000000000001"
 DEFAULT_CLIENT_SECRET = "fake-canvas-secret-" + "x" * 45
+# Hosted Canvas names the region of the user's shard; a self-hosted one says "unknown".
+DEFAULT_REGION = "us-east-1"
 # The endpoints whose answers carry the throttle's headers. Canvas leaves them off
 # requests it knows by their session, like the browser's visits to the login pages.
 THROTTLED_ENDPOINTS = ("token", "revoke", "api")
@@ -78,6 +80,8 @@ _API_CALLS = {
     "/api/v1/courses": "courses",
     "/api/v1/users/self/page_views": "page_views",
 }
+# canvasapi's CurrentUser names the user by number once it knows them: users/1/page_views.
+_USER_PATH = re.compile(r"/api/v1/users/(self|\d+)(/page_views)?")
 
 Handler = Callable[[dict[str, str], dict[str, str], dict[str, str]], FakeResponse]
 
@@ -111,8 +115,17 @@ class FakeCanvas(AuthorizationEndpoint, TokenEndpoint, ApiEndpoint):
         clock: FakeClock | None = None,
         throttle: RequestThrottle | None = None,
         max_per_page: int = MAX_PER_PAGE,
+        canvas_region: str = DEFAULT_REGION,
+        scope_error_state: bool = True,
+        token_error_redirects: bool = False,
+        dead_token_detail: bool = True,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        # Hosted Canvas's behaviour by default; each option brings back an older Canvas's.
+        self.canvas_region = canvas_region
+        self.scope_error_state = scope_error_state
+        self.token_error_redirects = token_error_redirects
+        self.dead_token_detail = dead_token_detail
         self.throttle = throttle or RequestThrottle()
         self.max_per_page = max_per_page
         self.strict_pkce = strict_pkce
@@ -347,15 +360,18 @@ class FakeCanvas(AuthorizationEndpoint, TokenEndpoint, ApiEndpoint):
             ("POST", "/login"): ("authorize", self._login),
             ("POST", "/login/oauth2/token"): ("token", self._token),
             ("DELETE", "/login/oauth2/token"): ("revoke", self._revoke),
-            ("GET", "/api/v1/users/self"): ("api", self._users_self),
             ("GET", "/api/v1/courses"): ("api", self._courses),
-            ("GET", "/api/v1/users/self/page_views"): ("api", self._page_views),
         }
         path = path.rstrip("/") or "/"
         # Rails answers HEAD with the GET route; the adapters leave the body out.
         method = "GET" if method == "HEAD" else method
         if (method, path) in routes:
             return routes[method, path]
+        user_route = _USER_PATH.fullmatch(path) if method == "GET" else None
+        if user_route is not None:
+            user_id, page_views = user_route.groups()
+            handler = self._user_page_views if page_views else self._user
+            return "api", lambda query, form, headers: handler(user_id, query, headers)
         if path.startswith("/login"):
             return "authorize", lambda *_: text_response(405, "Method Not Allowed")
         endpoint = "api" if path.startswith("/api/") else ""
@@ -382,7 +398,11 @@ class FakeCanvas(AuthorizationEndpoint, TokenEndpoint, ApiEndpoint):
         elif endpoint == "revoke":
             self.calls["revoke"] += 1
         elif endpoint == "api":
-            name = _API_CALLS.get(path.rstrip("/"))
+            path = path.rstrip("/")
+            name = _API_CALLS.get(path)
+            user_route = _USER_PATH.fullmatch(path)
+            if name is None and user_route is not None:
+                name = "page_views" if user_route.group(2) else "users"
             if name:
                 self.calls[name] += 1
 
@@ -449,13 +469,20 @@ class FakeCanvas(AuthorizationEndpoint, TokenEndpoint, ApiEndpoint):
         return response.location
 
     def issue_token(
-        self, user: FakeUser | None = None, scopes: Iterable[str] = (), client_id: str | None = None
+        self,
+        user: FakeUser | None = None,
+        scopes: Iterable[str] = (),
+        client_id: str | None = None,
+        purpose: str | None = None,
     ) -> dict[str, object]:
-        """Mint a token without the dance and return the code exchange's JSON body."""
+        """Mint a token without the dance and return the code exchange's JSON body.
+
+        ``purpose`` defaults to the key's name, as for a dance that sends none.
+        """
         with self._lock:
             owner = user or self.current_user or self.users[0]
             client = self.clients[client_id or self.client_id]
-            record = self._create_token(client, owner, tuple(scopes), client.name)
+            record = self._create_token(client, owner, tuple(scopes), purpose or client.name)
             return self._token_json(record, with_refresh=True)
 
     def is_live(self, access_token: str) -> bool:

@@ -9,6 +9,8 @@ SHARD_FACTOR = 10**13
 # The callback canvas_oauth sends under Django's test client, mounted at "oauth/" as the
 # README says; the redirect URI a developer key lists unless the test says otherwise.
 DEFAULT_REDIRECT_URI = "http://testserver/oauth/oauth-callback"
+# The out-of-band redirect: Canvas shows the code on its own page.
+OOB_REDIRECT = "urn:ietf:wg:oauth:2.0:oob"
 
 
 @dataclass
@@ -121,6 +123,9 @@ class FakeClient:
     authorized_for_account: bool = True
     replace_tokens: bool = False
     force_token_reuse: bool = False
+    # Set on every key Canvas creates now; without it tokens do not expire, and the
+    # token response has no expires_in.
+    auto_expire_tokens: bool = True
 
 
 @dataclass

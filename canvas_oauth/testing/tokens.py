@@ -10,17 +10,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import secrets
-import string
 
 from . import errors
-from .records import CodeGrant, FakeClient, FakeUser, TokenRecord
+from .records import OOB_REDIRECT, CodeGrant, FakeClient, FakeUser, TokenRecord
+from .store import ACCESS_TOKEN_TTL as ACCESS_TOKEN_TTL
 from .store import Store
 from .wire import FakeResponse, basic_credentials, bearer_token, html_response, json_response
 
-ACCESS_TOKEN_TTL = 3600
 PUBLIC_CLIENT_TTL = 7200
-_SLUG_ALPHABET = string.ascii_letters + string.digits
 _TRUTHY = frozenset({"1", "true", "t", "on", "yes", "y"})
 
 
@@ -33,8 +30,9 @@ def s256(verifier: str) -> str:
 class TokenEndpoint(Store):
     """Exchange codes, refresh and revoke tokens; a mixin of ``FakeCanvas``."""
 
-    shard: int
     strict_pkce: bool
+    canvas_region: str
+    token_error_redirects: bool
 
     @staticmethod
     def _grant_type(params: dict[str, str]) -> str:
@@ -50,8 +48,22 @@ class TokenEndpoint(Store):
     def _token(
         self, query: dict[str, str], form: dict[str, str], headers: dict[str, str]
     ) -> FakeResponse:
-        """Exchange a code or a refresh token, checking in Canvas's order (§2.5)."""
+        """Exchange a code or a refresh token; an older Canvas may redirect its refusal.
+
+        With ``token_error_redirects`` (Canvas before the ``no_redirect_on_oauth_token_method``
+        flag, §2.5, §9.3), a refused request that sent a ``redirect_uri`` other than oob
+        gets a 302 there, with ``error`` and ``error_description`` added to its query.
+        """
         params = {**query, **form}
+        response = self._grant(params, headers)
+        redirect_uri = params.get("redirect_uri", "")
+        refused = response.status in (400, 401)
+        if refused and self.token_error_redirects and redirect_uri not in ("", OOB_REDIRECT):
+            return errors.redirected_oauth_error(response, redirect_uri)
+        return response
+
+    def _grant(self, params: dict[str, str], headers: dict[str, str]) -> FakeResponse:
+        """Run the grant asked for, checking in Canvas's order (§2.5)."""
         grant_type = self._grant_type(params)
         if grant_type not in ("authorization_code", "refresh_token"):
             return errors.oauth_error(400, "unsupported_grant_type", errors.UNSUPPORTED_GRANT_TYPE)
@@ -100,6 +112,10 @@ class TokenEndpoint(Store):
         if not with_pkce and grant.issued_with_challenge and self.strict_pkce:
             return errors.oauth_error(400, "invalid_grant", errors.CODE_VERIFIER_REQUIRED)
         del self._codes[code]
+        reused = self._reuse_token(client, grant.user, grant.scopes, grant.purpose)
+        if reused is not None:
+            # Only the access token is new: the stored refresh token stays (§9.3).
+            return json_response(200, self._token_json(reused, with_refresh=False))
         if client.replace_tokens or params.get("replace_tokens", "").lower() in _TRUTHY:
             self._delete_tokens(lambda t: t.user is grant.user and t.client_id == client.client_id)
         record = self._create_token(client, grant.user, grant.scopes, grant.purpose)
@@ -119,8 +135,7 @@ class TokenEndpoint(Store):
             return errors.oauth_error(400, "invalid_request", errors.REFRESH_TOKEN_NOT_FOUND)
         if record.client_id != client.client_id:
             return errors.oauth_error(400, "invalid_grant", errors.INCORRECT_CLIENT)
-        record.access_token = self._new_token_value()
-        record.expires_at = now + ACCESS_TOKEN_TTL
+        self._regenerate_access_token(record)
         if client.public:
             record.refresh_token = self._new_token_value()
             record.permanent_expires_at = now + PUBLIC_CLIENT_TTL
@@ -146,7 +161,7 @@ class TokenEndpoint(Store):
             purpose=purpose,
             access_token=self._new_token_value(),
             refresh_token=self._new_token_value(),
-            expires_at=now + ACCESS_TOKEN_TTL,
+            expires_at=self._access_expiry(client),
             permanent_expires_at=now + PUBLIC_CLIENT_TTL if client.public else None,
         )
         self._tokens.append(record)
@@ -158,16 +173,13 @@ class TokenEndpoint(Store):
             "access_token": record.access_token,
             "token_type": "Bearer",
             "user": record.user.token_json(),
-            "canvas_region": "unknown",
+            "canvas_region": self.canvas_region,
         }
         if with_refresh:
             body["refresh_token"] = record.refresh_token
-        body["expires_in"] = round(record.expires_at - self.clock.now())
+        if self.clients[record.client_id].auto_expire_tokens:
+            body["expires_in"] = round(record.expires_at - self.clock.now())
         return body
-
-    def _new_token_value(self) -> str:
-        """Return a token looking like hosted Canvas's: shard, tilde, 64-character slug."""
-        return f"{self.shard}~" + "".join(secrets.choice(_SLUG_ALPHABET) for _ in range(64))
 
     def _revoke(
         self, query: dict[str, str], form: dict[str, str], headers: dict[str, str]

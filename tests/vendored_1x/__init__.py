@@ -1,0 +1,1 @@
+"""The 1.x migrations a project put in ``MIGRATION_MODULES`` (issue #19)."""
