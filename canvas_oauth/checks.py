@@ -127,6 +127,8 @@ def check_urls_included(app_configs: Any = None, **kwargs: Any) -> list[checks.C
             )
         ]
     return []
+
+
 @checks.register(checks.Tags.compatibility, "canvas_oauth")
 def check_migration_modules(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
     """Warn when ``MIGRATION_MODULES`` puts other migrations in place of this app's.

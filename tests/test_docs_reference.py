@@ -84,6 +84,8 @@ def test_the_command_line_page_lists_every_option():
     options = [o for action in build_parser()._actions for o in action.option_strings]
     assert len(options) >= 15
     assert not [option for option in options if f"`{option}" not in page]
+
+
 def error_classes():
     """Every error, in the order the module defines them."""
     return [
