@@ -576,6 +576,14 @@ def test_live_server_survives_a_crashing_handler(live, monkeypatch, capsys):
     assert requests.get(f"{live.url}/", timeout=5).status_code == 404
 
 
+def test_the_package_names_the_live_server_lazily_and_nothing_else():
+    import canvas_oauth.testing as testing
+
+    assert testing.LiveFakeCanvas is LiveFakeCanvas
+    with pytest.raises(AttributeError, match="no attribute 'NoSuchThing'"):
+        testing.NoSuchThing  # noqa: B018
+
+
 def test_command_line_seeds_users_and_courses():
     argv = ["--courses", "25", "--user", "Grace Hopper", "--user", "Alan Turing"]
     fake = fake_from_options(build_parser().parse_args(argv))
