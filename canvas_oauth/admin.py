@@ -9,10 +9,13 @@ from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.contrib import admin, messages
-from django.db.models import QuerySet
+from django.core.exceptions import FieldDoesNotExist
+from django.db.models import Model, QuerySet
+from django.db.models.constants import LOOKUP_SEP
 from django.http import HttpRequest
 
-from canvas_oauth import conf, instances, tokens
+from canvas_oauth import conf, crypto, instances, tokens
+from canvas_oauth.fields import EncryptedTextField
 from canvas_oauth.models import CanvasDeveloperKey, CanvasOAuth2Token
 
 if TYPE_CHECKING:
@@ -50,8 +53,41 @@ class DomainFilter(admin.SimpleListFilter):
         return queryset
 
 
+def filters_encrypted_field(model: type[Model], lookup: str) -> bool:
+    """Tell whether the admin lookup ``lookup`` (``field__part__…``) reads an encrypted
+    column, here or across a relation."""
+    opts = model._meta
+    for part in lookup.split(LOOKUP_SEP):
+        try:
+            field = opts.get_field(part)
+        except FieldDoesNotExist:
+            return False  # a transform or a lookup such as "startswith"
+        if isinstance(field, EncryptedTextField):
+            return True
+        if field.related_model is None or isinstance(field.related_model, str):
+            return False
+        opts = field.related_model._meta
+    return False
+
+
+class RefuseEncryptedLookups:
+    """Admin mixin: no list may be filtered on an encrypted column, whoever asks.
+
+    ``?access_token__regex=…`` or ``?client_secret__startswith=…`` would answer questions
+    about the ciphertext: an oracle. Django answers a refused lookup with a 400.
+    """
+
+    model: Any  # the ModelAdmin's
+
+    def lookup_allowed(self, lookup: str, value: str, request: HttpRequest | None = None) -> bool:
+        if filters_encrypted_field(self.model, lookup):
+            return False
+        allowed: bool = super().lookup_allowed(lookup, value, request)  # type: ignore[misc]
+        return allowed
+
+
 @admin.register(CanvasOAuth2Token)
-class CanvasOAuth2TokenAdmin(_TokenAdmin):
+class CanvasOAuth2TokenAdmin(RefuseEncryptedLookups, _TokenAdmin):
     list_display = [
         "user",
         "canvas_user_name",
@@ -127,20 +163,17 @@ class DeveloperKeyForm(_KeyForm):
 
     class Meta:
         model = CanvasDeveloperKey
-        fields = ["domain", "client_id", "client_secret", "scopes", "enabled"]
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        # The field starts blank, so compared with the stored secret it would always look
-        # changed, and the admin's history would say so on every save.
-        self.initial.pop("client_secret", None)
+        # Not "client_secret": the form would read (decrypt) the stored secret only to
+        # leave it out of the page, and a secret no key decrypts would make the page a 500
+        # where the admin comes to enter it again. clean() sets a new one.
+        fields = ["domain", "client_id", "scopes", "enabled"]
 
     def clean(self) -> dict[str, Any]:
         super().clean()
         cleaned = self.cleaned_data
         if cleaned.get("client_secret"):
-            return cleaned
-        if not self.instance.pk:
+            self.instance.client_secret = cleaned["client_secret"]
+        elif not self.instance.pk:
             self.add_error("client_secret", "Enter the developer key's secret.")
         elif self._moves_domain(cleaned.get("domain")):
             # Whoever may edit a key need not know its secret; without this, they could
@@ -148,8 +181,7 @@ class DeveloperKeyForm(_KeyForm):
             self.add_error(
                 "client_secret", "Enter the secret again to move the key to another domain."
             )
-        else:
-            cleaned["client_secret"] = self.instance.client_secret
+        # Otherwise the row keeps the secret it has, still encrypted, never read.
         return cleaned
 
     def _moves_domain(self, domain: str | None) -> bool:
@@ -162,12 +194,14 @@ class DeveloperKeyForm(_KeyForm):
 
 
 @admin.register(CanvasDeveloperKey)
-class CanvasDeveloperKeyAdmin(_KeyAdmin):
+class CanvasDeveloperKeyAdmin(RefuseEncryptedLookups, _KeyAdmin):
     form = DeveloperKeyForm
     list_display = ["domain", "client_id", "enabled", "updated_on"]
     list_filter = ["enabled"]
     search_fields = ["domain", "client_id"]
     readonly_fields = ["secret_set"]
+    # The form's own write-only field, never filled from the row (see DeveloperKeyForm).
+    exclude = ["client_secret"]
 
     def get_fields(
         self, request: HttpRequest, obj: CanvasDeveloperKey | None = None
@@ -175,9 +209,12 @@ class CanvasDeveloperKeyAdmin(_KeyAdmin):
         if obj is None:
             return ("domain", "client_id", "client_secret", "scopes", "enabled")
         # A read-only page renders the model's attribute, which is the decrypted secret.
-        secret = ("client_secret",) if self.has_change_permission(request, obj) else ()
-        return ("domain", "client_id", *secret, "secret_set", "scopes", "enabled")
+        editable = ("client_secret",) if self.has_change_permission(request, obj) else ()
+        return ("domain", "client_id", *editable, "secret_set", "scopes", "enabled")
 
     @admin.display(boolean=True, description="Secret set")
-    def secret_set(self, obj: CanvasDeveloperKey) -> bool:
-        return bool(obj.client_secret)
+    def secret_set(self, obj: CanvasDeveloperKey) -> bool | None:
+        try:
+            return bool(obj.client_secret)
+        except crypto.DecryptionError:
+            return None  # "unknown": set, but no configured key decrypts it

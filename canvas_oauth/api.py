@@ -9,6 +9,7 @@ calls Canvas throttles, and follows ``Link`` pages. It sends nothing off its Can
 from __future__ import annotations
 
 import http.cookiejar
+import itertools
 import logging
 import random
 import threading
@@ -67,6 +68,14 @@ def _pooled_adapter(origin: str) -> HTTPAdapter:
         return adapter
 
 
+# Dot segments as a server reads them, percent-encoded or not (RFC 3986 §2.3, §5.2.4).
+_DOTS = {
+    spelled: "." * count
+    for count in (1, 2)
+    for spelled in map("".join, itertools.product((".", "%2e"), repeat=count))
+}
+
+
 def _origin(url: str) -> tuple[str, str, int | None]:
     """Return (scheme, host, port) of ``url``, the default port spelled out."""
     parts = urlsplit(url)
@@ -78,6 +87,7 @@ def _origin(url: str) -> tuple[str, str, int | None]:
 class _Bearer(AuthBase):
     """Put the access token on a request; its repr (in tracebacks) does not show it."""
 
+    @sensitive_variables()
     def __init__(self, access_token: str) -> None:
         self._access_token = access_token
 
@@ -156,6 +166,14 @@ class CanvasSession(requests.Session):
         if any(ch < " " or ch == "\x7f" for ch in path_or_url):
             # A CR or LF would end the request line early: header injection, not a path.
             raise CanvasURLError("An API path cannot contain control characters.")
+        given = urlsplit(path_or_url)
+        has_dots = False
+        if not given.scheme and not given.netloc:
+            # A path: its dot segments, however spelled (%2e is a dot to the server), are
+            # resolved here, and must not climb out of /api/v1/ (to the token URL, say).
+            segments = [_DOTS.get(seg.lower(), seg) for seg in given.path.split("/")]
+            path_or_url = urlunsplit(given._replace(path="/".join(segments)))
+            has_dots = any(seg in (".", "..") for seg in segments)
         url = urljoin(self.api_url, path_or_url)
         parts = urlsplit(url)
         try:
@@ -164,6 +182,8 @@ class CanvasSession(requests.Session):
             same = False
         if not same or parts.username is not None or parts.password is not None:
             raise CanvasURLError()
+        if has_dots and not parts.path.startswith(urlsplit(self.api_url).path):
+            raise CanvasURLError("An API path cannot climb out of /api/v1/.")
         # Spelled as the origin is (case, default port): one connection pool per origin.
         return self.origin + urlunsplit(("", "", parts.path, parts.query, ""))
 
@@ -211,14 +231,17 @@ class CanvasSession(requests.Session):
         while True:
             token = self._current_token()
             response = self._send(method, target, token, deadline, kwargs)
-            if canvas.rejects_token(response):
+            # After a redirect off this origin (a file's host), the answer is that host's:
+            # its 401 says nothing of the token, its 403 nothing of Canvas's throttle.
+            from_canvas = self._from_canvas(response)
+            if from_canvas and canvas.rejects_token(response):
                 response.close()
                 if refreshed:
                     self._reject()
                 refreshed = True
                 self._refresh(token)
                 continue
-            if canvas.is_throttled(response):
+            if from_canvas and canvas.is_throttled(response):
                 response.close()
                 throttled += 1
                 wait = min(_backoff(throttled), deadline - time.monotonic())
@@ -240,20 +263,33 @@ class CanvasSession(requests.Session):
         deadline: float,
         kwargs: dict[str, Any],
     ) -> requests.Response:
-        access_token = token.access_token
-        pace = pacing.for_token(access_token, self.bucket)
+        # The token is read where it is used, never kept in a variable of this frame, which
+        # error reports list with its variables.
+        pace = pacing.for_token(token.access_token, self.bucket)
         ticket = pace.acquire(deadline)
         remaining = None
+        failure = None
         try:
-            response = super().request(method, url, auth=_Bearer(access_token), **kwargs)
-            remaining = canvas.rate_limit_remaining(response)
-        except requests.RequestException as exc:
-            # Raised afresh, without the chain: the frames of requests and urllib3 below
-            # hold the request's headers, and error reports show frames' variables.
-            raise _error_for(exc, method, url) from None
+            response = super().request(method, url, auth=_Bearer(token.access_token), **kwargs)
+            if self._from_canvas(response):  # another host's figure is not our bucket's
+                remaining = canvas.rate_limit_remaining(response)
+        except Exception as exc:  # whatever it is: wrapped, and raised below
+            failure = _error_for(exc, method, url)
         finally:
             pace.release(ticket, remaining)
+        if failure is not None:
+            # Raised outside the handler, so with no chain: the frames of requests, urllib3
+            # and http.client below hold the request's headers, the token among them, and
+            # error reports show every chained exception's frames and variables.
+            raise failure
         return response
+
+    def _from_canvas(self, response: requests.Response) -> bool:
+        """Tell whether ``response`` came from this Canvas origin, not a redirect's host."""
+        try:
+            return _origin(response.url or "") == self._origin
+        except ValueError:
+            return False
 
     def paginate(
         self, path: str, params: dict[str, Any] | None = None, *, max_pages: int | None = None
@@ -340,8 +376,13 @@ def _backoff(attempt: int) -> float:
     return ceiling / 2 + random.uniform(0, ceiling / 2)  # noqa: S311 -- not a secret
 
 
-def _error_for(exc: requests.RequestException, method: str | bytes, url: str) -> Exception:
+def _error_for(exc: Exception, method: str | bytes, url: str) -> Exception:
     name = type(exc).__name__
+    if not isinstance(exc, requests.RequestException):
+        # Raised below the send: a header that is not Latin-1, data of a type requests
+        # cannot send. Only its class is told; its text may quote what was being sent.
+        logger.warning("%s %s could not be sent to Canvas (%s)", method, url, name)
+        return CanvasRequestError(f"The Canvas API call could not be sent ({name}).")
     if isinstance(exc, requests.Timeout):
         logger.warning("Canvas did not answer %s %s in time (%s)", method, url, name)
         return CanvasUnavailableError()
@@ -355,7 +396,7 @@ def _error_for(exc: requests.RequestException, method: str | bytes, url: str) ->
 def _page_items(response: requests.Response) -> list[Any]:
     try:
         items = response.json()
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested past the parser's stack
         items = None
     if not isinstance(items, list):
         raise CanvasRequestError(

@@ -39,6 +39,18 @@ logger = logging.getLogger(__name__)
 
 AUTHORIZE_PATH = "/login/oauth2/auth"
 TOKEN_PATH = "/login/oauth2/token"
+# The error codes of a token endpoint (RFC 6749 §5.2); Canvas sends the first four (spec
+# §2.5). Anything else in "error" is not reported as it is (see KeyProbe).
+TOKEN_ERRORS = frozenset(
+    {
+        "invalid_client",
+        "invalid_grant",
+        "invalid_request",
+        "unsupported_grant_type",
+        "invalid_scope",
+        "unauthorized_client",
+    }
+)
 # The original app's names; they assume https, as its CANVAS_OAUTH_CANVAS_DOMAIN did.
 AUTHORIZE_URL_PATTERN = "https://%s" + AUTHORIZE_PATH
 ACCESS_TOKEN_URL_PATTERN = "https://%s" + TOKEN_PATH
@@ -100,8 +112,11 @@ class KeyProbe:
     ``verdict`` is "valid" (Canvas accepted the client id and secret, then refused the
     code: 400 ``invalid_grant``), "invalid_client" (401: ``description`` says whether the
     client id is unknown or the secret wrong) or "unexpected" (any other answer).
-    ``canvas_time`` is Canvas's ``Date`` header (None when absent or unreadable), and
-    ``received_at`` our clock when the answer arrived.
+    ``error`` is Canvas's OAuth error code when it is one the token endpoint sends
+    (``TOKEN_ERRORS``), "other" for any other value, "" when there is none: whatever
+    answers at that URL may echo the request, secret and all. ``canvas_time`` is Canvas's
+    ``Date`` header (None when absent or unreadable), and ``received_at`` our clock when
+    the answer arrived.
     """
 
     verdict: str
@@ -144,6 +159,7 @@ class CanvasClient:
     each read, and the whole call only between body chunks.
     """
 
+    @sensitive_variables()
     def __init__(
         self,
         base_url: str,
@@ -164,6 +180,7 @@ class CanvasClient:
     def __repr__(self) -> str:
         return f"CanvasClient({self.base_url!r}, client_id={self.client_id!r})"
 
+    @sensitive_variables()
     def authorize_url(
         self,
         *,
@@ -192,6 +209,7 @@ class CanvasClient:
             }
         )
 
+    @sensitive_variables()
     def _authorize_url(self, params: dict[str, object]) -> str:
         # Sorted, as the original app sent them; unset parameters are left out.
         query = sorted((name, value) for name, value in params.items() if value is not None)
@@ -273,7 +291,7 @@ class CanvasClient:
         return KeyProbe(
             verdict=verdict,
             http_status=response.status_code,
-            error=error or "",
+            error=error if error in TOKEN_ERRORS else "other" if error else "",
             description=description,
             canvas_time=_http_date(response.headers.get("Date")),
             received_at=received_at,
@@ -337,6 +355,7 @@ class CanvasClient:
         )
 
     @staticmethod
+    @sensitive_variables()
     def _json(response: Reply) -> dict[str, Any]:
         body = None
         if response.complete:  # else too long, and logged as such
@@ -373,6 +392,7 @@ class CanvasClient:
         )
 
 
+@sensitive_variables()
 def _oauth_error(response: Reply) -> tuple[str | None, str]:
     """Return Canvas's OAuth ``error`` (None when it sent none) and its description."""
     if response.status_code in REDIRECT_STATUSES:
@@ -515,6 +535,7 @@ def _bounded(text: str, length: int) -> str:
 # app: with its timeout, and without logging Canvas's answers (which hold the tokens).
 
 
+@sensitive_variables()
 def _configured_client(client_id: object, client_secret: str = "") -> CanvasClient:
     try:
         base_url = conf.base_url(conf.settings.canvas_domain or "")
@@ -531,6 +552,7 @@ def _configured_client(client_id: object, client_secret: str = "") -> CanvasClie
     )
 
 
+@sensitive_variables()
 def get_oauth_login_url(
     client_id: object,
     redirect_uri: str,

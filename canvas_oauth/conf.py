@@ -142,6 +142,10 @@ def parse_domain(value: str) -> tuple[str, str]:
     Raise ``ValueError`` when ``value`` is neither a host nor a plain origin.
     """
     value = value.strip()
+    if any(ch < " " or ch == "\x7f" for ch in value):
+        # urlsplit drops tabs and newlines, and keeps a NUL that PostgreSQL refuses to
+        # compare: neither is part of any host.
+        raise ValueError("A Canvas host or origin cannot contain control characters")
     if "://" not in value:
         value = "https://" + value
     parts = urlsplit(value)

@@ -39,6 +39,7 @@ class DecryptionError(Exception):
     """No configured key decrypts the stored value."""
 
 
+@sensitive_variables()
 def _derive(secret: str) -> bytes:
     key = HKDF(algorithm=hashes.SHA256(), length=32, salt=b"canvas_oauth", info=_HKDF_INFO).derive(
         secret.encode()

@@ -21,7 +21,11 @@ from django.urls import NoReverseMatch, reverse
 from django.views.decorators.debug import sensitive_variables
 
 from canvas_oauth import conf, crypto, instances
-from canvas_oauth.exceptions import CanvasOAuthError, CanvasUnavailableError
+from canvas_oauth.exceptions import (
+    CanvasOAuthError,
+    CanvasUnavailableError,
+    DeveloperKeyUnreadableError,
+)
 from canvas_oauth.instances import CanvasInstance
 from canvas_oauth.models import CanvasDeveloperKey, CanvasOAuth2Token
 
@@ -146,7 +150,7 @@ def _instances(domain: str | None) -> list[tuple[str, CanvasInstance | None, str
 def _row_instance(row: CanvasDeveloperKey) -> tuple[str, CanvasInstance | None, str]:
     try:
         return row.domain, instances.from_key(row), ""
-    except crypto.DecryptionError:
+    except DeveloperKeyUnreadableError:
         problem = "its client secret cannot be decrypted with the configured keys"
     except CanvasOAuthError:  # EncryptionKeyError: the keys themselves are unusable
         problem = "its client secret cannot be read while the encryption keys are unusable"
@@ -374,6 +378,7 @@ def _tables() -> Finding:
     )
 
 
+@sensitive_variables("keys", "secret")
 def _stored_rows(sample: int) -> Finding:
     if crypto.keys_problem(conf.settings.encryption_keys):
         return Finding("stored_rows", SKIPPED, "Not checked: the encryption keys are unusable.")

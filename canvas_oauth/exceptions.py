@@ -212,3 +212,18 @@ class CanvasURLError(CanvasOAuthError):
     status_code = 400
     code = "url_not_on_canvas"
     default_message = "That address is not on this Canvas instance, so it was not called."
+
+
+class DeveloperKeyUnreadableError(CanvasOAuthError):
+    """A ``CanvasDeveloperKey``'s secret cannot be decrypted with the configured keys.
+
+    Its key was dropped before ``canvas_oauth_rotate_keys`` re-encrypted it; nothing is
+    sent to that Canvas until the key returns or the secret is entered again.
+    """
+
+    status_code = 503
+    code = "developer_key_unreadable"
+    default_message = (
+        "This site cannot connect to that Canvas right now because of a configuration "
+        "problem. Please tell the site's administrators."
+    )

@@ -28,9 +28,9 @@ class _DecryptingAttribute(DeferredAttribute):
         value = super().__get__(instance, cls)
         if instance is None or not isinstance(value, Ciphertext):
             return value
-        plaintext = crypto.decrypt(value)
-        instance.__dict__[self.field.attname] = plaintext
-        return plaintext
+        # Kept in no variable of this frame, which a report of a crash could list.
+        instance.__dict__[self.field.attname] = crypto.decrypt(value)
+        return instance.__dict__[self.field.attname]
 
     def __set__(self, instance: Any, value: Any) -> None:
         # Being a data descriptor is what makes __get__ run although the value sits in

@@ -8,6 +8,7 @@ that order of precedence.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -16,11 +17,14 @@ from urllib.parse import urlsplit
 
 from django.http import HttpRequest
 from django.utils.module_loading import import_string
+from django.views.decorators.debug import sensitive_variables
 
-from canvas_oauth import conf
+from canvas_oauth import conf, crypto
 from canvas_oauth.canvas import CanvasClient
-from canvas_oauth.exceptions import UnknownCanvasInstanceError
+from canvas_oauth.exceptions import DeveloperKeyUnreadableError, UnknownCanvasInstanceError
 from canvas_oauth.models import CanvasDeveloperKey
+
+logger = logging.getLogger(__name__)
 
 SESSION_KEY = "canvas_oauth_domain"
 # Where a tool keeps the claims of the LTI 1.3 launch that brought the user in.
@@ -117,9 +121,22 @@ def get(domain: str) -> CanvasInstance:
     return from_key(row)
 
 
+@sensitive_variables("options")
 def from_key(row: CanvasDeveloperKey) -> CanvasInstance:
-    """Build an instance from a ``CanvasDeveloperKey`` row."""
-    options: dict[str, Any] = {"client_id": row.client_id, "client_secret": row.client_secret}
+    """Build an instance from a ``CanvasDeveloperKey`` row.
+
+    Raise ``DeveloperKeyUnreadableError`` when no configured key decrypts its secret.
+    """
+    try:
+        options: dict[str, Any] = {"client_id": row.client_id, "client_secret": row.client_secret}
+    except crypto.DecryptionError:
+        logger.error(
+            "The client secret of CanvasDeveloperKey pk=%s (%s) cannot be decrypted with the "
+            "configured keys; canvas_oauth_doctor lists such rows",
+            row.pk,
+            row.domain,
+        )
+        raise DeveloperKeyUnreadableError() from None
     if row.scopes:
         options["scopes"] = row.scopes.split()
     return from_options(row.domain, options)

@@ -51,6 +51,10 @@ SILENT_FALLBACK_ERRORS = frozenset({"login_required", "interaction_required"})
 # Tokens already fetched during this request, by (user pk, domain): repeated calls cost
 # no query, and a request whose user changes (login(), impersonation) never reuses them.
 _REQUEST_CACHE = "_canvas_oauth_tokens"
+# Set on the request while get_oauth_token calls refresh_oauth_token for an expiring token:
+# that refresh may serve the still-valid token when Canvas fails (a direct call asked for a
+# new one, and is told), and the call keeps the original's signature for patched versions.
+_EARLY_REFRESH = "_canvas_oauth_early_refresh"
 
 
 def get_oauth_token(request: HttpRequest, domain: str | None = None) -> str:
@@ -77,18 +81,19 @@ def refresh_oauth_token(request: HttpRequest, domain: str | None = None) -> Canv
 
     The original app's function, and still the one ``get_oauth_token`` calls, by this
     name, for a token that expires within ``CANVAS_OAUTH_TOKEN_EXPIRATION_BUFFER``: a
-    project's tests may patch it. A token that is not expiring is refreshed all the same.
-    A refresh of the same token that another request made since, or is making, is shared
-    instead of repeated. An expiring token that is still valid is returned as it is when
-    Canvas fails for a reason that may pass, as ``get_oauth_token`` always did.
+    project's tests may patch it. Called directly, it refreshes the token whether it is
+    expiring or not, and raises when Canvas fails, as the original did. A refresh of the
+    same token that another request made since, or is making, is shared instead of
+    repeated. Called by ``get_oauth_token``, an expiring token that is still valid is
+    returned as it is when Canvas fails for a reason that may pass.
     """
     require_login(request)
     key = _cache_key(request, _domain_for(request, domain))
     token = _cache(request).get(key) or CanvasOAuth2Token.objects.get_for_user(key[0], key[1])
     if token is None:
         raise MissingTokenError()
-    due = token.expires_within(conf.settings.token_expiration_buffer)
-    token = _cache(request)[key] = tokens.refresh(token, force=not due)
+    early = request.__dict__.pop(_EARLY_REFRESH, False)
+    token = _cache(request)[key] = tokens.refresh(token, force=not early)
     return token
 
 
@@ -113,7 +118,11 @@ def _token_for(request: HttpRequest, domain: str | None) -> CanvasOAuth2Token:
         if token.expires_within(buffer):
             # Through the original's name, looked up now, and called as it was, so that
             # a test patching canvas_oauth.oauth.refresh_oauth_token decides the token.
-            token = refresh_oauth_token(*((request, domain) if domain else (request,)))
+            request.__dict__[_EARLY_REFRESH] = True
+            try:
+                token = refresh_oauth_token(*((request, domain) if domain else (request,)))
+            finally:
+                request.__dict__.pop(_EARLY_REFRESH, None)
     return token
 
 
@@ -176,6 +185,9 @@ def authorize_url(request: HttpRequest, next_url: str | None = None) -> str:
     return f"{url}?{urlencode({'next': next_url})}" if next_url else url
 
 
+@sensitive_variables(
+    "url",
+)
 def handle_missing_token(
     request: HttpRequest,
     next_url: str | None = None,
@@ -194,6 +206,7 @@ def handle_missing_token(
     return HttpResponseRedirect(url)
 
 
+@sensitive_variables("url", "dance")
 def begin_dance(
     request: HttpRequest,
     next_url: str | None = None,

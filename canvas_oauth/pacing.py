@@ -18,6 +18,8 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass
 
+from django.views.decorators.debug import sensitive_variables
+
 # Paces of tokens not used for a while are dropped; a new one starts from a full bucket.
 MAX_TOKENS = 1024
 
@@ -96,6 +98,7 @@ _paces: OrderedDict[str, Pace] = OrderedDict()
 _lock = threading.Lock()
 
 
+@sensitive_variables()
 def for_token(access_token: str, bucket: Bucket) -> Pace:
     """Return the process's ``Pace`` of ``access_token`` (kept under a digest, not the token)."""
     key = hashlib.sha256(access_token.encode()).hexdigest()

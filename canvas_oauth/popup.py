@@ -68,6 +68,7 @@ def returned(request: HttpRequest, dance: state.PendingDance) -> HttpResponse:
     return response
 
 
+@sensitive_variables("state_value", "dance", "answer")
 def complete(request: HttpRequest) -> HttpResponse:
     """Claim the answer of a popup dance for the logged-in user and store the token.
 

@@ -155,6 +155,11 @@ def _refresh_claimed(token: CanvasOAuth2Token, claim: str, force: bool) -> Canva
     except CanvasOAuthError as exc:  # no answer in time, a 5xx, or garbage
         gate.failed(token.pk)
         return _keep(token, force, exc.code, exc)
+    except BaseException:
+        # Anything else (a bug, a worker's timeout) still ends a probe: left "probing",
+        # the breaker would fail every refresh to this Canvas until a restart.
+        gate.failed(token.pk)
+        raise
     gate.succeeded()
     if not claims.finish(token, claim, grant):
         # A new authorization replaced the row meanwhile: it is the newer token.

@@ -1,6 +1,8 @@
-"""What Django's error reports (admin e-mails, the DEBUG page) may show of the callback.
+"""What Django's error reports (admin e-mails, the DEBUG page) may show of the callback
+and of the popup dance's complete view.
 
-Its query holds the single-use code and the state, and its frames the fresh tokens.
+The callback's query holds the single-use code and the state, complete's POST the state,
+and the frames of both Canvas's code and the fresh tokens.
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ class CallbackReporterFilter(SafeExceptionReporterFilter):
 
 
 def guard_callback(request: HttpRequest) -> None:
-    """Make error reports about ``request`` hide the sensitive variables of its frames."""
+    """Make error reports about ``request`` hide the sensitive variables of its frames
+    (and its ``sensitive_post_parameters``), even with ``DEBUG`` on."""
     # Django reads this documented attribute, which django-stubs does not declare.
     request.exception_reporter_filter = CallbackReporterFilter()  # type: ignore[attr-defined]
 

@@ -10,6 +10,13 @@ session cookie the popup does not see) live in the cache, keyed by a hash of the
 the code Canvas returns to the popup waits there until the user's own session claims it.
 A per-user index in the same cache caps them, as the session caps its own, so one user
 cannot fill the cache and push out other users' dances.
+
+Whatever a dance leaves in the cache belongs to one user and counts against that user's
+bound: a popup dance or its answer (at most ``MAX_PENDING``), the index of those, the
+list of session states already claimed (at most ``MAX_USED``, in one entry), and a lock
+held for a moment. Django's database and local-memory caches cull entries of every user
+once they pass ``MAX_ENTRIES``; however many dances one user starts or refuses, they add at
+most ``MAX_PENDING + 3`` entries, each expiring with ``CANVAS_OAUTH_STATE_TTL``.
 """
 
 from __future__ import annotations
@@ -37,6 +44,9 @@ SESSION_KEY = "_canvas_oauth_pending"
 # Enough for a user with many tabs, small enough to keep the session (or the user's share
 # of the cache) small. Past it, the oldest pending dance is dropped.
 MAX_PENDING = 10
+# Session states already claimed, per user. A request holding an older copy of the session
+# may still list one of them; a session lists at most MAX_PENDING, so twice that is ample.
+MAX_USED = 2 * MAX_PENDING
 # How long a request waits for another request of the same user to update the popup
 # index, and how long a lock of a worker that died keeps the others out (seconds).
 INDEX_LOCK_WAIT = 2.0
@@ -106,6 +116,7 @@ def begin(
     return dance
 
 
+@sensitive_variables()
 def finish(request: HttpRequest, state: str) -> PendingDance:
     """Remove and return the pending dance whose state is ``state``.
 
@@ -128,11 +139,29 @@ def finish(request: HttpRequest, state: str) -> PendingDance:
     dance = _as_dance(found)
     # Two requests can hold copies of one session at once, and each copy still lists the
     # dance. Only the request that claims the state in the shared cache goes on to Canvas.
-    if not _cache().add(_cache_key("used", dance.state), True, _ttl()):
+    if not _claim_once(dance):
         raise InvalidOAuthStateError()
     return dance
 
 
+def _claim_once(dance: PendingDance) -> bool:
+    """Record in the cache that ``dance``'s state was used; False if it already was.
+
+    The marks live in one entry per user, newest ``MAX_USED`` kept, each for as long as
+    its dance could still match: a user refusing dance after dance adds no entries.
+    """
+    cache, digest = _cache(), _digest(dance.state)
+    used_key = _cache_key("used", dance.user_pk)
+    with _locked(_user_lock(dance.user_pk)):
+        used = _live(cache.get(used_key))
+        if any(hmac.compare_digest(entry["hash"], digest) for entry in used):
+            return False
+        used.append({"hash": digest, "created": dance.created})
+        cache.set(used_key, used[-MAX_USED:], _ttl())
+    return True
+
+
+@sensitive_variables()
 def popup_dance(state: str) -> PendingDance | None:
     """Return the waiting popup dance whose state is ``state``, or None if there is none.
 
@@ -143,11 +172,13 @@ def popup_dance(state: str) -> PendingDance | None:
     return None if entry is None else _as_dance(_unseal(entry))
 
 
+@sensitive_variables()
 def is_waiting(state: str) -> bool:
     """Tell whether a popup dance with this state is still waiting for Canvas."""
     return _cache().get(_cache_key("dance", state)) is not None
 
 
+@sensitive_variables()
 def stash_answer(dance: PendingDance, answer: dict[str, str]) -> None:
     """Keep Canvas's answer to a popup dance (its code, or its error) for the user to claim.
 
@@ -161,6 +192,7 @@ def stash_answer(dance: PendingDance, answer: dict[str, str]) -> None:
     )
 
 
+@sensitive_variables()
 def claim_answer(state: str) -> tuple[PendingDance, dict[str, str]]:
     """Remove and return the dance and Canvas's answer stashed for ``state`` (single use)."""
     stashed = _unseal(_take(_cache_key("answer", state)))
@@ -178,20 +210,37 @@ def _remember_popup(dance: PendingDance) -> None:
     """
     cache, ttl = _cache(), _ttl()
     index_key = _cache_key("popups", dance.user_pk)
-    with _locked(_cache_key("popups-lock", dance.user_pk)):
-        index = cache.get(index_key)
-        index = [
-            entry
-            for entry in (index if isinstance(index, list) else [])
-            if isinstance(entry, dict) and isinstance(entry.get("key"), str) and not _expired(entry)
-        ]
-        index.append({"key": _cache_key("dance", dance.state), "created": dance.created})
-        dropped, index = index[:-MAX_PENDING], index[-MAX_PENDING:]
+    with _locked(_user_lock(dance.user_pk)):
+        stored = cache.get(index_key)
+        index = _live(stored)
+        index.append({"hash": _digest(dance.state), "created": dance.created})
+        dropped = [e for e in _entries(stored) if e not in index[-MAX_PENDING:]]
+        index = index[-MAX_PENDING:]
         # The index first: a dance is never stored without the entry that limits it.
         cache.set(index_key, index, ttl)
         if dropped:
-            cache.delete_many([entry["key"] for entry in dropped])
+            # Whichever the dance left, the dance waiting or Canvas's answer to it.
+            cache.delete_many(
+                [_key(kind, e["hash"]) for e in dropped for kind in ("dance", "answer")]
+            )
         cache.set(_cache_key("dance", dance.state), _seal(asdict(dance)), ttl)
+
+
+def _entries(stored: object) -> list[dict[str, Any]]:
+    """Return the well-formed entries of a per-user list (index or used marks)."""
+    return [
+        entry
+        for entry in (stored if isinstance(stored, list) else [])
+        if isinstance(entry, dict) and isinstance(entry.get("hash"), str)
+    ]
+
+
+def _live(stored: object) -> list[dict[str, Any]]:
+    return [entry for entry in _entries(stored) if not _expired(entry)]
+
+
+def _user_lock(user_pk: str) -> str:
+    return _cache_key("lock", user_pk)
 
 
 @contextmanager
@@ -215,6 +264,7 @@ def _locked(key: str) -> Iterator[None]:
             cache.delete(key)
 
 
+@sensitive_variables()
 def _as_dance(entry: object) -> PendingDance:
     if not isinstance(entry, dict) or _expired(entry):
         raise InvalidOAuthStateError()
@@ -246,9 +296,18 @@ def _cache() -> BaseCache:
     return caches[conf.settings.state_cache]
 
 
+@sensitive_variables()
 def _cache_key(kind: str, state: str) -> str:
+    return _key(kind, _digest(state))
+
+
+def _key(kind: str, digest: str) -> str:
+    return f"canvas_oauth:{kind}:{digest}"
+
+
+def _digest(value: str) -> str:
     # Hashed, so the lookup reveals nothing about the value through timing or the cache.
-    return f"canvas_oauth:{kind}:{hashlib.sha256(state.encode()).hexdigest()}"
+    return hashlib.sha256(value.encode()).hexdigest()
 
 
 def _take(key: str) -> object:
@@ -264,6 +323,7 @@ def _ttl() -> int:
     return max(1, int(conf.settings.state_ttl.total_seconds()))
 
 
+@sensitive_variables()
 def _load(request: HttpRequest) -> list[dict[str, Any]]:
     pending = request.session.get(SESSION_KEY)
     if not isinstance(pending, list):
@@ -271,6 +331,7 @@ def _load(request: HttpRequest) -> list[dict[str, Any]]:
     return [entry for entry in pending if isinstance(entry, dict)]
 
 
+@sensitive_variables()
 def _expired(entry: dict[str, Any]) -> bool:
     created = entry.get("created")
     if not isinstance(created, (int, float)):

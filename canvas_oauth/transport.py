@@ -52,7 +52,12 @@ class Reply:
 
     def json(self) -> Any:
         """Return the body parsed as JSON; raise ``ValueError`` when it is not JSON."""
-        return json.loads(self.body)
+        try:
+            return json.loads(self.body)
+        except RecursionError:
+            # 60,000 "[" fit under the cap and nest deeper than the parser's stack: as
+            # unreadable as any other garbage, and never a crash of the view.
+            raise ValueError("JSON nested too deeply to read") from None
 
     def __repr__(self) -> str:
         # The body of a token response holds tokens; tracebacks print reprs.

@@ -14,6 +14,7 @@ from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.urls import get_script_prefix
 from django.views.decorators.cache import never_cache
+from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django.views.decorators.http import require_GET, require_POST
 
 from canvas_oauth import errorpages, oauth, popup, reports
@@ -121,6 +122,7 @@ def handles_errors(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespo
 @never_cache
 @require_GET
 @handles_errors
+@sensitive_variables("url", "dance")
 def authorize(request: HttpRequest) -> HttpResponse:
     """Start the dance on demand; ``?next=`` says where to return (this site only).
 
@@ -185,7 +187,11 @@ def revoke(request: HttpRequest) -> HttpResponse:
 
 @never_cache
 @require_POST
+@sensitive_post_parameters("state")
 @handles_errors
 def complete(request: HttpRequest) -> HttpResponse:
     """Claim a popup dance's answer for the logged-in user (see ``canvas_oauth.popup``)."""
+    # It trades Canvas's code for tokens: a crash below (a project's receiver of
+    # token_obtained) must not show them, even on the DEBUG page.
+    reports.guard_callback(request)
     return popup.complete(request)

@@ -213,3 +213,52 @@ def test_history_says_the_secret_changed_only_when_one_was_typed(
     assert "ecret" not in first
     assert "ecret" in second
     assert "new-north-secret" not in second
+
+
+def test_a_key_whose_secret_no_key_decrypts_can_be_given_its_secret_again(
+    admin_browser, developer_key, settings
+):
+    from cryptography.fernet import Fernet
+
+    from canvas_oauth.models import CanvasDeveloperKey
+
+    settings.CANVAS_OAUTH_ENCRYPTION_KEYS = [Fernet.generate_key().decode()]  # the old one lost
+    url = f"{KEYS_URL}{developer_key.pk}/change/"
+    assert admin_browser.get(KEYS_URL).status_code == 200
+    page = admin_browser.get(url)
+    assert page.status_code == 200
+    form = {
+        "domain": "canvas.north.edu",
+        "client_id": "30000000000033",
+        "client_secret": "a-new-secret",
+        "scopes": "",
+        "enabled": "on",
+    }
+    assert admin_browser.post(url, form).status_code == 302
+    assert CanvasDeveloperKey.objects.get().client_secret == "a-new-secret"
+
+
+@pytest.mark.parametrize(
+    "url, query",
+    [
+        (KEYS_URL, {"client_secret__startswith": "fernet$"}),
+        (KEYS_URL, {"client_secret": "x"}),
+        (URL, {"access_token__regex": "^fernet"}),
+        (URL, {"refresh_token__contains": "a"}),
+        (URL, {"access_token__isnull": "False"}),
+    ],
+)
+@pytest.mark.parametrize("who", ["viewer", "superuser"])
+def test_lists_cannot_be_filtered_on_encrypted_columns(
+    client, django_user_model, admin_user, developer_key, token, url, query, who
+):
+    if who == "viewer":
+        browser = staff_browser(
+            client, django_user_model, "view_canvasdeveloperkey", "view_canvasoauth2token"
+        )
+    else:
+        client.force_login(admin_user)
+        browser = client
+    assert browser.get(url).status_code == 200
+    assert browser.get(url, query).status_code == 400
+    assert browser.get(url, {"domain": "canvas.example.edu"}).status_code == 200

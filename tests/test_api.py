@@ -4,14 +4,18 @@ Views go through the test client and ``OAuthMiddleware``; jobs use ``for_user``.
 """
 
 import logging
+import time
 
 import pytest
+import responses
 from django.http import JsonResponse
 from django.urls import include, path
+from django.views.debug import ExceptionReporter
 
 from canvas_oauth import pacing, tokens
 from canvas_oauth.api import CanvasSession, canvas_session
 from canvas_oauth.exceptions import (
+    CanvasRequestError,
     CanvasThrottledError,
     CanvasUnavailableError,
     CanvasURLError,
@@ -64,6 +68,46 @@ def test_paths_are_relative_to_api_v1(fake_canvas, stored_token, user):
     same_origin = "https://CANVAS.example.edu:443/api/v1/users/self"
     assert session.get(same_origin).status_code == 200
     assert fake_canvas.calls["users_self"] == 2
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "../../login/oauth2/token",
+        "courses/../../../login/oauth2/token",
+        "%2e%2e/%2e%2e/login/oauth2/token",
+        "%2E%2E/%2e./.%2E/login/oauth2/token",
+        "./../../login/oauth2/token?x=1",
+        "/api/v1/../../login/oauth2/token",
+        "/api/v1/%2e%2e/%2e%2e/login/oauth2/token",
+        "..",
+    ],
+)
+def test_a_path_cannot_climb_out_of_api_v1(user, path):
+    canvas = fake_from_settings()
+    with mock_canvas(canvas) as mock:
+        store_token(canvas, user)
+        session = CanvasSession.for_user(user)
+        with pytest.raises(CanvasURLError):
+            session.get(path)
+        assert len(mock.calls) == 0
+
+
+@pytest.mark.parametrize(
+    "path, url",
+    [
+        ("courses/1/../2", "/api/v1/courses/2"),
+        ("courses/%2e%2e/users/self", "/api/v1/users/self"),
+        ("../v1/users/self", "/api/v1/users/self"),
+        ("files/a%2ejpg", "/api/v1/files/a%2ejpg"),  # a dot inside a name is no segment
+        ("courses/.../x", "/api/v1/courses/.../x"),
+        # Absolute URLs on the Canvas origin, and absolute paths, are the caller's choice.
+        ("https://canvas.example.edu/files/1/download", "/files/1/download"),
+        ("/login/oauth2/token", "/login/oauth2/token"),
+    ],
+)
+def test_dot_segments_that_stay_in_api_v1_are_resolved(user, fake_canvas, path, url):
+    assert CanvasSession.for_user(user).url_for(path) == "https://canvas.example.edu" + url
 
 
 def test_an_http_origin_is_honoured(live_fake_canvas, user, settings):
@@ -354,3 +398,67 @@ def test_no_token_reaches_a_log_or_a_page(browser, fake_canvas, stored_token, ca
     assert "canvas_oauth.api" in {r.name for r in caplog.records}
     for secret in seen:
         assert secret not in text
+
+
+# -- What error reports show (security round three, findings 3 and 5) --------------------------
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        {"headers": {"X-Note": "snow \u2603"}},  # http.client: UnicodeEncodeError
+        {"data": 42},  # requests: TypeError
+        {"data": object()},
+    ],
+    ids=["non-latin-1-header", "int-data", "object-data"],
+)
+def test_an_error_below_the_send_is_ours_and_its_report_shows_no_token(
+    live_fake_canvas, user, settings, rf, call
+):
+    settings.DEBUG = True  # every frame's variables, as the DEBUG page shows them
+    token = store_token(live_fake_canvas, user, domain=settings.CANVAS_OAUTH_CANVAS_DOMAIN)
+    session = CanvasSession.for_user(user)
+    with pytest.raises(CanvasRequestError) as caught:
+        session.post("users/self", **call)
+    assert caught.value.__cause__ is None and caught.value.__suppress_context__ is False
+    assert caught.value.__context__ is None
+    reporter = ExceptionReporter(rf.get("/"), caught.type, caught.value, caught.tb)
+    report, text = reporter.get_traceback_html(), reporter.get_traceback_text()
+    assert "_send" in report
+    for shown in (report, text, str(caught.value)):
+        assert token.access_token not in shown
+
+
+FILE_HOST = "https://files.example.com/f/1"
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        {"status": 401, "headers": {"WWW-Authenticate": 'Bearer realm="files"'}},
+        {
+            "status": 403,
+            "content_type": "text/plain",
+            "body": "403 Forbidden (Rate Limit Exceeded)",
+        },
+        {"status": 200, "headers": {"X-Rate-Limit-Remaining": "0"}},
+        {"status": 200, "headers": {"X-Rate-Limit-Remaining": "-1e300"}},
+    ],
+    ids=["401", "throttle-403", "remaining-0", "remaining-huge-debt"],
+)
+def test_another_hosts_answer_after_a_redirect_is_not_canvass(user, answer):
+    canvas = fake_from_settings()
+    token = store_token(canvas, user)
+    session = CanvasSession.for_user(user)
+    download = session.url_for("files/1/download")
+    with responses.RequestsMock() as mock:
+        mock.add(responses.GET, download, status=302, headers={"Location": FILE_HOST})
+        mock.add(responses.GET, FILE_HOST, **answer)
+        response = session.get("files/1/download")
+        # Returned as it is: not refreshed, not retried, nothing sent to the token URL.
+        assert response.status_code == answer["status"]
+        assert [call.request.url for call in mock.calls] == [download, FILE_HOST]
+        assert "Authorization" not in mock.calls[1].request.headers
+    assert CanvasOAuth2Token.objects.get().access_token == token.access_token
+    pace = pacing.for_token(token.access_token, session.bucket)
+    assert pace.delay(time.monotonic()) == 0  # Canvas's next call is not held back

@@ -382,3 +382,21 @@ def test_a_relative_redirect_uri_fails(fake_canvas, settings):
     settings.CANVAS_OAUTH_REDIRECT_URI = "/oauth/oauth-callback"
     report, _ = doctor("--json", fails=True)
     assert "is not an absolute URL" in finding(report, "redirect_uri")["message"]
+
+
+@pytest.mark.parametrize("status", [400, 401, 200])
+def test_a_host_echoing_the_request_never_shows_the_secret(settings, db, status):
+    import responses
+
+    def echo(request):
+        sent = request.body if isinstance(request.body, str) else request.body.decode()
+        return status, {}, json.dumps({"error": sent, "error_description": sent})
+
+    with responses.RequestsMock() as mock:
+        mock.add_callback(responses.POST, "https://canvas.example.edu/login/oauth2/token", echo)
+        report, err = doctor("--json", fails=True)
+        text, err_text = doctor(fails=True)
+    key = finding(report, "developer_key", "canvas.example.edu")
+    assert key["status"] == "error" and key["details"]["error"] == "other"
+    assert "answered" in key["message"] and "other" in key["message"]
+    assert_no_secret(settings, report, err, text, err_text)

@@ -288,3 +288,42 @@ def test_with_configured_keys_a_lost_key_does_not_blame_secret_key(
         get_oauth_token(as_request(rf, user))
     assert "cannot be decrypted" in caplog.text
     assert not _blaming_secret_key(caplog)
+
+
+def west_key(fernet_key, settings):
+    """A developer key for canvas.west.edu, its secret encrypted under ``fernet_key``."""
+    from canvas_oauth.models import CanvasDeveloperKey
+
+    settings.CANVAS_OAUTH_ENCRYPTION_KEYS = [fernet_key]
+    return CanvasDeveloperKey.objects.create(
+        domain="canvas.west.edu", client_id="30000000000003", client_secret=made("west")
+    )
+
+
+def test_rotation_reencrypts_developer_key_secrets(browser, settings):
+    from canvas_oauth.models import CanvasDeveloperKey
+
+    old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    row = west_key(old, settings)
+    settings.CANVAS_OAUTH_ENCRYPTION_KEYS = [new, old]
+    out = io.StringIO()
+    call_command("canvas_oauth_rotate_keys", stdout=out)
+    assert "Re-encrypted 1 of 1 developer keys" in out.getvalue()
+    settings.CANVAS_OAUTH_ENCRYPTION_KEYS = [new]  # the documented last step
+    assert CanvasDeveloperKey.objects.get(pk=row.pk).client_secret == MADE["west"]
+    response = browser.get("/oauth/authorize", {"domain": "canvas.west.edu"})
+    assert response.status_code == 302
+    assert response["Location"].startswith("https://canvas.west.edu/login/oauth2/auth?")
+
+
+def test_an_undecryptable_developer_key_is_a_clear_page(browser, settings, caplog):
+    row = west_key(Fernet.generate_key().decode(), settings)
+    settings.CANVAS_OAUTH_ENCRYPTION_KEYS = [Fernet.generate_key().decode()]  # old one lost
+    for params in ({}, {"popup": "1"}):
+        response = browser.get("/oauth/authorize", {"domain": "canvas.west.edu", **params})
+        assert response.status_code == 503
+        assert b"because of a configuration problem" in response.content
+    assert f"CanvasDeveloperKey pk={row.pk} (canvas.west.edu) cannot be decrypted" in caplog.text
+    err = io.StringIO()
+    call_command("canvas_oauth_rotate_keys", stdout=io.StringIO(), stderr=err)
+    assert f"CanvasDeveloperKey pk={row.pk} cannot be decrypted" in err.getvalue()

@@ -80,6 +80,21 @@ def test_a_revoked_token_is_never_reused(fake):
     assert "refresh_token" in body
 
 
+def test_a_token_whose_hour_is_up_is_reused_until_its_refresh_window_ends(fake):
+    # AccessToken.active: not deleted, and permanent_expires_at NULL or ahead; the access
+    # token's own expiry plays no part.
+    fake.client.force_token_reuse = True
+    fake.client.trusted = True  # no consent page, so only the exchange hands the token out
+    held = fake.issue_token()["access_token"]
+    fake.advance(2 * 3600)
+    assert not fake.is_live(held)
+    assert "refresh_token" not in exchange(fake, code_for(fake)).json()
+    fake.client.public = True  # a public key's token may be refreshed for two hours only
+    fake.issue_token(scopes=["p"])
+    fake.advance(3 * 3600)
+    assert "refresh_token" in exchange(fake, code_for(fake, scope="p")).json()
+
+
 # -- 401 bodies (application_controller.rb, api_error_json) ---------------------------------
 
 

@@ -314,6 +314,27 @@ def test_refresh_oauth_token_refreshes_a_token_that_is_not_expiring(rf, user, fa
 
 
 @pytest.mark.django_db
+def test_refresh_oauth_token_on_an_expiring_token_refreshes_or_raises(
+    rf, user, fake_canvas, settings
+):
+    """Called directly it refreshes now, as the original's did, and a failure is raised.
+
+    ``get_oauth_token``, which calls it for an expiring token, still serves the token
+    while it is valid when the early refresh fails.
+    """
+    settings.CANVAS_OAUTH_TOKEN_EXPIRATION_BUFFER = timedelta(minutes=5)
+    token = store_token(fake_canvas, user, expires_in=120)  # within the buffer, still valid
+    fake_canvas.misbehave("token", "error", times=2)
+    assert get_oauth_token(as_request(rf, user)) == token.access_token
+    with pytest.raises(TokenRefreshError):
+        refresh_oauth_token(as_request(rf, user))
+    assert CanvasOAuth2Token.objects.get(pk=token.pk).access_token == token.access_token  # kept
+    refreshed = refresh_oauth_token(as_request(rf, user))
+    assert refreshed.access_token != token.access_token
+    assert fake_canvas.is_live(refreshed.access_token)
+
+
+@pytest.mark.django_db
 def test_refresh_oauth_token_without_a_token_is_a_missing_token(rf, user, fake_canvas):
     with pytest.raises(MissingTokenError):
         refresh_oauth_token(as_request(rf, user))

@@ -263,7 +263,7 @@ def test_concurrent_popup_dances_of_one_user_stay_capped(
 def test_a_user_busy_starting_popup_dances_is_told_to_wait(iframe, user, monkeypatch):
     monkeypatch.setattr(state, "INDEX_LOCK_WAIT", 0.05)
     # Another request of the same user is updating the user's index right now.
-    with state._locked(state._cache_key("popups-lock", str(user.pk))):
+    with state._locked(state._user_lock(str(user.pk))):
         response = iframe.get("/oauth/authorize", {"popup": "1"}, HTTP_ACCEPT="application/json")
     assert response.status_code == 429
     assert response.json()["error"] == "too_many_authorizations"
@@ -292,3 +292,94 @@ def test_the_cache_holds_no_code_or_verifier_in_plaintext(iframe, popup, fake_ca
     assert "fernet$" in stored
     for secret in (code, verifier, body["state"]):
         assert secret not in stored
+
+
+# Small enough that a flood which leaves an entry per round culls within a few dozen rounds,
+# large enough for one user's bounded share (MAX_PENDING + 3) and the victim's.
+SMALL_MAX_ENTRIES = 30
+
+
+@pytest.fixture
+def small_state_cache(state_cache, settings, db):
+    """The state cache with a small ``MAX_ENTRIES`` (Redis has none: it keeps everything)."""
+    alias = settings.CANVAS_OAUTH_STATE_CACHE
+    if alias == "redis":
+        yield state_cache
+        return
+    config = {**settings.CACHES[alias], "OPTIONS": {"MAX_ENTRIES": SMALL_MAX_ENTRIES}}
+    if alias == "default":
+        config["LOCATION"] = "canvas-oauth-small"  # local memory of its own, empty
+    settings.CACHES = {**settings.CACHES, alias: config}
+    cache = caches[alias]
+    cache.clear()
+    yield cache
+    cache.clear()
+
+
+def redis_keys(settings):
+    import redis
+
+    config = settings.CACHES["redis"]
+    client = redis.Redis.from_url(config["LOCATION"])
+    try:
+        return {key: client.ttl(key) for key in client.scan_iter(f"{config['KEY_PREFIX']}:*")}
+    finally:
+        client.close()
+
+
+def refuse_session_dance(client):
+    location = start_dance(client, "/oauth/authorize?next=/canvas/")
+    state_value = dict(parse_qsl(urlsplit(location).query))["state"]
+    back = client.get("/oauth/oauth-callback", {"state": state_value, "error": "access_denied"})
+    assert back.status_code == 403
+
+
+def refuse_popup_dance(client, popup):
+    body = start(client)
+    back = popup.get("/oauth/oauth-callback", {"state": body["state"], "error": "access_denied"})
+    assert back.status_code == 403
+
+
+@pytest.mark.parametrize("refuse", ["session", "popup"])
+def test_refused_dances_never_evict_another_users_popup_dance(
+    small_state_cache, settings, iframe, popup, fake_canvas, other_user, refuse
+):
+    victim = Client()
+    victim.force_login(other_user)
+    victims = start(victim)
+    waiting = start(victim)  # and one whose popup came back: its answer waits for the page
+    back = popup.get(callback_path(fake_canvas.authorize(waiting["authorize_url"])))
+    assert back.status_code == 200
+    before = redis_keys(settings) if settings.CANVAS_OAUTH_STATE_CACHE == "redis" else {}
+    # A third-party page can make a logged-in browser do this, with no call to Canvas.
+    for _ in range(4 * SMALL_MAX_ENTRIES):
+        if refuse == "session":
+            refuse_session_dance(iframe)
+        else:
+            refuse_popup_dance(iframe, popup)
+    if settings.CANVAS_OAUTH_STATE_CACHE == "redis":
+        left = redis_keys(settings)
+        assert len(left.keys() - before.keys()) <= state.MAX_PENDING + 3
+        assert all(ttl > 0 for ttl in left.values())  # every one expires
+    back = popup.get(callback_path(fake_canvas.authorize(victims["authorize_url"])))
+    assert back.status_code == 200
+    claimed = victim.post("/oauth/complete", {"state": victims["state"]})
+    assert claimed.json()["status"] == "connected"
+    claimed = victim.post("/oauth/complete", {"state": waiting["state"]})
+    assert claimed.json()["status"] == "connected"
+
+
+def test_a_session_state_is_claimed_once_past_many_refusals(browser, fake_canvas):
+    # The marks of used states are bounded per user, yet the newest ones still hold.
+    location = fake_canvas.authorize(start_dance(browser))
+    replay = Client()
+    replay.cookies = browser.cookies  # a second copy of the same session
+    session_before = dict(browser.session)
+    assert browser.get(callback_path(location)).status_code == 302
+    for _ in range(3):
+        refuse_session_dance(browser)
+    session = replay.session
+    session.update(session_before)
+    session.save()
+    assert replay.get(callback_path(location)).status_code == 400
+    assert fake_canvas.calls["token:authorization_code"] == 1

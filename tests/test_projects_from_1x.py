@@ -12,6 +12,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from django.http import HttpResponse, JsonResponse
 from django.urls import include, path
+from django.utils import timezone
 
 from canvas_oauth import oauth
 from canvas_oauth.exceptions import (
@@ -22,7 +23,7 @@ from canvas_oauth.exceptions import (
     TokenRefreshError,
 )
 from canvas_oauth.models import CanvasOAuth2Token
-from tests.conftest import callback_path, start_dance, store_token
+from tests.conftest import callback_path, dance, start_dance, store_token
 from tests.docs_examples import run_block
 
 UPGRADING = "howto/upgrading.md"
@@ -122,12 +123,49 @@ def test_patching_the_middlewares_own_name_works_as_in_the_originals_tests(brows
         assert browser.get("/courses/") is answer
 
 
+def test_a_dead_refresh_token_starts_the_dance_through_a_patched_handle_missing_token(
+    browser, user, fake_canvas, monkeypatch
+):
+    expiring_token(fake_canvas, user)
+    fake_canvas.revoke_all()
+    without_the_projects_except(monkeypatch)
+    answer = HttpResponse("the project's own dance")
+    with mock.patch("canvas_oauth.oauth.handle_missing_token", return_value=answer) as patched:
+        assert browser.get("/courses/") is answer
+    (request,), _ = patched.call_args
+    assert request.path == "/courses/"
+
+
+def test_a_missing_token_on_a_post_is_a_401_not_the_dance(browser):
+    # A redirect to Canvas would drop the form: the upgrade notes say so.
+    with mock.patch("canvas_oauth.oauth.handle_missing_token") as patched:
+        response = browser.post("/courses/")
+    assert not patched.called
+    assert response.status_code == 401
+    assert response.json()["error"] == MissingTokenError.code
+
+
 @pytest.mark.urls("tests.urls")
 def test_the_middleware_renders_errors_through_a_patched_render_oauth_error(browser):
     answer = HttpResponse("the project's error page", status=403)
     with mock.patch("canvas_oauth.oauth.render_oauth_error", return_value=answer) as patched:
         assert browser.get("/raise/plain/") is answer
     patched.assert_called_once_with("Your Canvas course is not set up for this tool.")
+
+
+def test_a_patch_of_the_originals_get_access_token_fails_loudly_or_is_not_reached(
+    browser, user, fake_canvas
+):
+    with pytest.raises(AttributeError), mock.patch("canvas_oauth.oauth.canvas.get_access_token"):
+        pass  # canvas_oauth.oauth has no canvas attribute
+    fake_canvas.add_courses(n=1)
+    with mock.patch("canvas_oauth.canvas.get_access_token") as patched:
+        assert dance(browser, fake_canvas, "/courses/").status_code == 302  # the code exchange
+        fake_canvas.expire_access_tokens()
+        CanvasOAuth2Token.objects.update(expires=timezone.now())
+        assert browser.get("/courses/").json() == {"courses": ["Course 1"]}  # the refresh
+    assert not patched.called
+    assert fake_canvas.calls["token:refresh_token"] == 1
 
 
 # -- except InvalidOAuthReturnError catches what it caught -----------------------------------
@@ -145,8 +183,20 @@ def test_the_middleware_renders_errors_through_a_patched_render_oauth_error(brow
             503,
             "canvas_refresh_failed",
         ),
+        (  # the key's secret was rotated: Canvas answers 401 invalid_client
+            lambda fake: setattr(fake.client, "client_secret", "rotated-" + "x" * 56),
+            TokenRefreshError,
+            503,
+            "canvas_refresh_failed",
+        ),
+        (  # a row made by hand without one: the original sent it blank, and Canvas refused
+            lambda fake: CanvasOAuth2Token.objects.update(refresh_token=""),
+            MissingTokenError,
+            401,
+            "canvas_authorization_required",
+        ),
     ],
-    ids=["dead refresh token", "canvas 500"],
+    ids=["dead refresh token", "canvas 500", "key refused", "no refresh token"],
 )
 def test_a_failed_refresh_is_both_what_it_was_and_what_it_is(
     rf, user, fake_canvas, break_canvas, error_class, status, code

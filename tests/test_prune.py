@@ -248,6 +248,9 @@ def test_revoke_skips_a_row_being_refreshed(fake_canvas, users):
         (["--unused-days", "-3"], "--unused-days must be 1 or more"),
         (["--unused-days", "ninety"], "invalid int value"),
         (["--unused-days", "90", "--batch-size", "0"], "--batch-size must be 1 or more"),
+        (["--unused-days", "99999999"], "reaches back before the year 1"),
+        (["--unused-days", "999999999999"], "reaches back before the year 1"),
+        (["--unused-days", "99999999", "--dry-run"], "reaches back before the year 1"),
     ],
 )
 def test_bad_arguments_get_a_clear_message(fake_canvas, users, args, message):

@@ -5,6 +5,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import django
 import pytest
+from django.test import Client
+from django.utils.log import configure_logging
 
 from canvas_oauth.models import CanvasOAuth2Token
 from tests.conftest import MADE, callback_path, made, start_dance
@@ -144,3 +146,69 @@ def test_anonymous_callback_sends_to_login_without_code_or_state(client, setting
     assert response["Location"].startswith("https://sso.example.edu/login?next=")
     assert "the-code" not in response["Location"]
     assert "the-state" not in response["Location"]
+
+
+@pytest.fixture
+def buggy_receiver():
+    from canvas_oauth.signals import token_obtained
+
+    def receiver(sender, **kwargs):
+        raise RuntimeError("a bug in the project's receiver")
+
+    token_obtained.connect(receiver)
+    yield
+    token_obtained.disconnect(receiver)
+
+
+def crash_popup_complete(browser, fake):
+    """Walk a popup dance whose claim crashes in a receiver; return the secrets and page."""
+    body = browser.get("/oauth/authorize", {"popup": "1"}, HTTP_ACCEPT="application/json").json()
+    location = fake.authorize(body["authorize_url"])
+    assert Client().get(callback_path(location)).status_code == 200
+    browser.raise_request_exception = False
+    page = browser.post("/oauth/complete", {"state": body["state"]})
+    assert page.status_code == 500
+    token = CanvasOAuth2Token.objects.get()
+    verifier = fake.last_token_request["code_verifier"]
+    secrets = (code_of(location), body["state"], verifier, token.access_token, token.refresh_token)
+    return secrets, page.content.decode()
+
+
+def test_debug_page_of_a_crash_in_popup_complete_shows_no_secret(
+    browser, fake_canvas, settings, buggy_receiver
+):
+    settings.DEBUG = True
+    secrets, page = crash_popup_complete(browser, fake_canvas)
+    assert "a bug in the project&#x27;s receiver" in page and "Local vars" in page
+    assert "exchange_and_store" in page
+    for secret in secrets:
+        assert secret not in page
+
+
+def test_html_admin_mail_of_a_crash_in_popup_complete_shows_no_secret(
+    browser, fake_canvas, settings, mailoutbox, buggy_receiver
+):
+    settings.ADMINS = (
+        ["ops@example.edu"] if django.VERSION >= (6, 0) else [("Ops", "ops@example.edu")]
+    )
+    settings.LOGGING = {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "handlers": {
+            "mail_admins": {"class": "django.utils.log.AdminEmailHandler", "include_html": True}
+        },
+        "loggers": {"django.request": {"handlers": ["mail_admins"], "level": "ERROR"}},
+    }
+    configure_logging(settings.LOGGING_CONFIG, settings.LOGGING)
+    try:
+        secrets, _ = crash_popup_complete(browser, fake_canvas)
+    finally:
+        logging.getLogger("django.request").handlers.clear()
+    # Django's own handler (text) and the HTML one above.
+    sent = "".join(
+        m.subject + m.body + "".join(str(content) for content, _ in m.alternatives)
+        for m in mailoutbox
+    )
+    assert "exchange_and_store" in sent and "<td>dance</td>" in sent  # frames, with variables
+    for secret in secrets:
+        assert secret not in sent

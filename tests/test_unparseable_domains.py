@@ -1,17 +1,33 @@
 """A Canvas domain that is not a host or an origin gets a 400, never a 500."""
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.http import HttpResponse
 from django.urls import path
 from django.utils.html import escape
 
 from canvas_oauth import instances
-from canvas_oauth.exceptions import UnknownCanvasInstanceError
+from canvas_oauth.api import CanvasSession
+from canvas_oauth.exceptions import MAX_DOMAIN_SHOWN, UnknownCanvasInstanceError, bounded_text
+from canvas_oauth.models import CanvasDeveloperKey
 from canvas_oauth.oauth import get_oauth_token
 from canvas_oauth.tokens import get_token_for_user
 from tests.urls import urlpatterns as site_urlpatterns
 
-UNPARSEABLE = ["x:99999", "ftp://x", "[::1", "a@b", "h/path", "javascript:alert(1)"]
+UNPARSEABLE = [
+    "x:99999",
+    "ftp://x",
+    "[::1",
+    "a@b",
+    "h/path",
+    "javascript:alert(1)",
+    # PostgreSQL refuses a NUL in a query (DataError); urlsplit drops a tab or newline.
+    "a\x00b",
+    "canvas.example.edu\x00",
+    "canvas.example\t.edu",
+    "canvas.example.edu\n.evil",
+    "a\x7fb",
+]
 
 
 def named_domain_page(request):
@@ -23,7 +39,8 @@ urlpatterns = [path("named/", named_domain_page), *site_urlpatterns]
 
 def assert_refused(response, fake, domain):
     assert response.status_code == 400
-    named = f"not set up to connect to the Canvas instance &quot;{escape(domain)}&quot;."
+    shown = escape(bounded_text(domain, MAX_DOMAIN_SHOWN))  # control characters as spaces
+    named = f"not set up to connect to the Canvas instance &quot;{shown}&quot;."
     assert named.encode() in response.content
     assert fake.calls.total() == 0
 
@@ -35,6 +52,8 @@ def test_authorize_view(browser, fake_canvas, domain):
     )
     popup = browser.get("/oauth/authorize", {"domain": domain, "popup": "1"})
     assert_refused(popup, fake_canvas, domain)
+    silent = browser.get("/oauth/authorize", {"domain": domain, "prompt": "none"})
+    assert_refused(silent, fake_canvas, domain)
 
 
 @pytest.mark.urls(__name__)
@@ -76,3 +95,17 @@ def test_token_service_outside_a_request(user, fake_canvas, domain):
     with pytest.raises(UnknownCanvasInstanceError):
         get_token_for_user(user, domain=domain)
     assert fake_canvas.calls.total() == 0
+
+
+@pytest.mark.parametrize("domain", UNPARSEABLE)
+def test_api_session(user, fake_canvas, domain):
+    with pytest.raises(UnknownCanvasInstanceError):
+        CanvasSession.for_user(user, domain)
+    assert fake_canvas.calls.total() == 0
+
+
+@pytest.mark.parametrize("domain", UNPARSEABLE)
+def test_developer_key_form(db, domain):
+    key = CanvasDeveloperKey(domain=domain, client_id="1", client_secret="s")
+    with pytest.raises(ValidationError):
+        key.full_clean()

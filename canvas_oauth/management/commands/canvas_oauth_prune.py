@@ -48,7 +48,12 @@ class Command(BaseCommand):
             raise CommandError("--unused-days must be 1 or more.")
         if batch_size < 1:
             raise CommandError("--batch-size must be 1 or more.")
-        cutoff = timezone.now() - timedelta(days=unused_days)
+        try:
+            cutoff = timezone.now() - timedelta(days=unused_days)
+        except OverflowError:
+            raise CommandError(
+                f"--unused-days {unused_days} reaches back before the year 1; give fewer days."
+            ) from None
         what = f"tokens not obtained or refreshed for {unused_days} days"
         if dry_run:
             tally = prune.count(cutoff)
