@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import parse_qs, urlsplit
 
@@ -12,6 +11,7 @@ import requests
 
 from canvas_oauth.testing import FakeCanvas, FakeClock, LiveFakeCanvas, RequestThrottle, mock_canvas
 from canvas_oauth.testing.pagination import ruby_to_i
+from tests.conftest import wait_until
 
 START = 1_700_000_000.0
 
@@ -299,8 +299,7 @@ def test_concurrent_requests_over_http_fill_the_bucket():
         headers = bearer(fake.issue_token()["access_token"])
         url = f"{live.url}/api/v1/courses"
         held = [pool.submit(requests.get, url, headers=headers, timeout=60) for _ in range(2)]
-        while fake.calls["courses"] < 2:
-            time.sleep(0.01)
+        wait_until(lambda: fake.calls["courses"] == 2, "both requests reaching the server")
         refused = requests.get(url, headers=headers, timeout=5)
         assert refused.status_code == 403
         assert refused.text == "403 Forbidden (Rate Limit Exceeded)\n"
@@ -321,22 +320,16 @@ def test_a_slow_fault_holds_the_up_front_cost_too(fake):
     assert fake.throttle.remaining(token, fake.clock.now()) == 599.95
 
 
-def test_concurrent_requests_in_process_fill_the_bucket(monkeypatch):
+def test_concurrent_requests_in_process_fill_the_bucket(held_latency):
     fake = FakeCanvas(clock=FakeClock(start=START), throttle=RequestThrottle(hwm=150))
-    fake.latency["api"] = 1.0
-    release = threading.Event()
-    # The mock sleeps out the latency in the calling thread; here it waits for the test.
-    monkeypatch.setattr(
-        "canvas_oauth.testing.mock.time", type("Clock", (), {"sleep": lambda s: release.wait()})
-    )
+    fake.latency["api"] = 1.0  # the mock sleeps it out in the calling thread: held here
     with mock_canvas(fake), ThreadPoolExecutor(2) as pool:
         headers = bearer(fake.issue_token()["access_token"])
         url = f"{fake.base_url}/api/v1/courses"
         held = [pool.submit(requests.get, url, headers=headers, timeout=60) for _ in range(2)]
-        while fake.calls["courses"] < 2:
-            time.sleep(0.01)
+        wait_until(lambda: fake.calls["courses"] == 2, "both requests reaching the fake")
         assert requests.get(url, headers=headers, timeout=5).status_code == 403
-        release.set()
+        held_latency.set()
         assert [future.result().status_code for future in held] == [200, 200]
     assert fake.calls["throttled"] == 1
 
