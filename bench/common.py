@@ -19,6 +19,16 @@ OUT = ROOT / "bench" / "out"
 PG_URL = os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432/canvas_oauth_bench")
 SQLITE_URL = f"sqlite:///{OUT / 'bench.sqlite3'}"
 DOMAIN = "canvas.example.edu"
+# What a tool that reads courses and rosters asks for (bench/settings.py requires them, and
+# every stored row carries them, so the scope check of get_oauth_token has work to do).
+SCOPES = (
+    "url:GET|/api/v1/users/:id",
+    "url:GET|/api/v1/courses",
+    "url:GET|/api/v1/courses/:id",
+    "url:GET|/api/v1/courses/:course_id/enrollments",
+    "url:POST|/api/v1/courses/:course_id/enrollments",
+    "url:GET|/api/v1/courses/:course_id/sections",
+)
 
 
 def url_for(db: str, suffix: str = "") -> str:
@@ -96,7 +106,10 @@ def make_tokens(
     domain: str = DOMAIN,
     batch: int = 5000,
 ) -> None:
-    """Store one token per user, encrypted up front (``Ciphertext`` skips re-encryption)."""
+    """Store one token per user, encrypted up front (``Ciphertext`` skips re-encryption).
+
+    The rows look like real ones: Canvas-length tokens, an expiry, the granted scopes.
+    """
     from django.utils import timezone
 
     from canvas_oauth import crypto
@@ -109,11 +122,12 @@ def make_tokens(
             CanvasOAuth2Token(
                 user_id=pk,
                 domain=domain,
-                access_token=Ciphertext(crypto.encrypt(f"1~access-{pk}-" + "a" * 48)),
-                refresh_token=Ciphertext(crypto.encrypt(f"1~refresh-{pk}-" + "r" * 48)),
+                access_token=Ciphertext(crypto.encrypt(f"1~{pk:08d}" + "a" * 56)),
+                refresh_token=Ciphertext(crypto.encrypt(f"1~{pk:08d}" + "r" * 56)),
                 expires=expires,
                 canvas_user_id=pk,
                 canvas_user_name=f"User {pk}",
+                scopes=" ".join(SCOPES),
             )
             for pk in user_pks[start : start + batch]
         ]
@@ -185,3 +199,56 @@ def user_with_fake_token(fake, origin: str, username: str, hours: float = 2.0):
         expires=timezone.now() + timedelta(hours=hours),
     )
     return user, grant
+
+
+def run_meta(command: str) -> dict:
+    """Where and when a part runs: for a section it writes into RESULTS.md itself."""
+    import platform
+    import subprocess
+    from datetime import datetime, timezone
+
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", *args], capture_output=True, text=True, cwd=ROOT, check=False
+        ).stdout.strip()
+
+    dirty = git("status", "--porcelain", "canvas_oauth")
+    return {
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": f"{os.cpu_count()} CPUs, Python {platform.python_version()}",
+        "git": git("rev-parse", "--short", "HEAD") + (" (uncommitted changes)" if dirty else ""),
+        "loadavg_before": [round(x, 2) for x in os.getloadavg()],
+        "command": command,
+    }
+
+
+def splice_results(name: str, section: str) -> None:
+    """Put ``section`` between the ``<!-- name -->`` markers of bench/RESULTS.md.
+
+    Without such a section yet, it goes before the soak's section, or at the end.
+    """
+    path = ROOT / "bench" / "RESULTS.md"
+    text = path.read_text() if path.exists() else "# Benchmark results\n"
+    old = results_section(text, name)
+    if old:
+        text = text.replace(old.rstrip("\n"), section.rstrip("\n"), 1)
+    else:
+        at = text.find("<!-- soak -->")
+        at = len(text) if at < 0 else at
+        text = text[:at].rstrip("\n") + "\n\n" + section + "\n" + text[at:]
+    path.write_text(text)
+
+
+def record(result: dict, name: str, render, meta: dict, *, to_results: bool) -> None:
+    """Emit ``result`` as ``name``; with ``to_results``, splice ``render(result, meta)``,
+    a section between ``<!-- name -->`` markers, into bench/RESULTS.md."""
+    emit(result, name)
+    if to_results:
+        splice_results(name, render(result, meta))
+
+
+def results_section(text: str, name: str) -> str:
+    """Return the ``<!-- name -->`` section of RESULTS.md's ``text``, markers included."""
+    start, end = f"<!-- {name} -->", f"<!-- /{name} -->"
+    i, j = text.find(start), text.find(end)
+    return text[i : j + len(end)] + "\n" if 0 <= i < j else ""

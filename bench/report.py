@@ -60,8 +60,9 @@ def render(meta: dict, results: dict) -> str:
             "## 1. Hot path: get_oauth_token on a fresh token",
             "",
             "Per-call medians; each call gets a new user instance and a new request (no "
-            "per-request cache hit). The raw SELECT fetches the same row and columns through "
-            "`connection.cursor()`; the ORM get is `CanvasOAuth2Token.objects.get(user=…, "
+            "per-request cache hit). The raw SELECT fetches the columns `get_oauth_token` "
+            "reads, of the same row, through `connection.cursor()`; the ORM get is "
+            "`CanvasOAuth2Token.objects.get(user=…, "
             "domain=…)` without decryption. The three are interleaved call by call. SQLite is "
             "a database file.",
             "",

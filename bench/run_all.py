@@ -70,7 +70,11 @@ PARTS = {
     "scale_postgres": ["-m", "bench.scale", "--db", "postgres"],
     "api_throttle": ["-m", "bench.api_throttle"],
     "api_pages": ["-m", "bench.api_pages"],
+    # These two write their own sections of RESULTS.md (issue #21).
+    "api_fanout": ["-m", "bench.api_fanout", "--record"],
+    "hot_path_ab": ["-m", "bench.hot_path_ab", "--record"],
 }
+SELF_RECORDED = ("api_fanout", "hot_path_ab")
 QUICK = {
     "hot_path_sqlite": ["--iterations", "300"],
     "hot_path_postgres": ["--iterations", "300"],
@@ -79,6 +83,8 @@ QUICK = {
     "scale_postgres": ["--rows", "2000", "--iterations", "300"],
     "api_throttle": ["--calls", "400"],
     "api_pages": ["--rounds", "1"],
+    "api_fanout": ["--courses", "40"],
+    "hot_path_ab": ["--rounds", "1", "--iterations", "300"],
 }
 
 
@@ -121,7 +127,7 @@ def main() -> int:
         "quick": options.quick,
     }
     (OUT / "meta.json").write_text(json.dumps(meta, indent=2))
-    from bench import report, soak_report
+    from bench import common, report, soak_report
 
     results_md = ROOT / "bench" / "RESULTS.md"
     previous = results_md.read_text() if results_md.exists() else ""
@@ -133,15 +139,20 @@ def main() -> int:
         if ran_api
         else report.api_section(previous)
     )
-    if previous and commands and set(commands) <= set(report.API_PARTS):
+    if previous and commands and set(commands) <= {*report.API_PARTS, *SELF_RECORDED}:
         # Only API parts ran: every other section stays as the last full run left it.
         results_md.write_text(report.splice_api(previous, api))
         print(f"updated the API section of bench/RESULTS.md in {meta['total_seconds']} s")
         return 1 if failed else 0
     # The soak (`make soak`) keeps its own section; a bench run leaves it as it was.
     soak = soak_report.soak_section(previous) if previous else ""
+    kept = [common.results_section(previous, name) for name in SELF_RECORDED]
+    own = "".join("\n" + section for section in kept if section)
     results_md.write_text(
-        report.render(meta, results) + ("\n" + api if api else "") + ("\n" + soak if soak else "")
+        report.render(meta, results)
+        + ("\n" + api if api else "")
+        + own
+        + ("\n" + soak if soak else "")
     )
     print(f"wrote bench/RESULTS.md in {meta['total_seconds']} s")
     return 1 if failed else 0

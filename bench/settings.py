@@ -5,6 +5,7 @@
 
 import os
 
+from bench.common import SCOPES
 from tests.settings import *  # noqa: F403 -- the bench runs the app as the tests do
 from tests.settings import database_from_url
 
@@ -27,6 +28,7 @@ LOGGING = {"version": 1, "disable_existing_loggers": False, "root": {"level": "W
 
 CANVAS_OAUTH_CLIENT_SECRET = "bench-client-secret-" + "s" * 44
 CANVAS_OAUTH_CANVAS_DOMAIN = os.environ.get("BENCH_CANVAS_DOMAIN", "canvas.example.edu")
+CANVAS_OAUTH_SCOPES = list(SCOPES)
 if "BENCH_CANVAS_TIMEOUT" in os.environ:
     CANVAS_OAUTH_TIMEOUT = float(os.environ["BENCH_CANVAS_TIMEOUT"])
 # BENCH_KEYS: comma-separated Fernet keys, newest first (the rotation bench sets them).

@@ -15,7 +15,7 @@ import random
 import threading
 import time
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 from urllib.parse import parse_qs, urljoin, urlsplit, urlunsplit
 
 import requests
@@ -124,7 +124,10 @@ class CanvasSession(requests.Session):
         self.api_url = canvas.api_base_url(self.origin)
         self._origin = _origin(self.origin)
         self._request = request
+        # The token every thread of this session sends, and the one of those refreshed
+        # after Canvas rejected its predecessor, until Canvas accepts it (see _rejected).
         self._token: CanvasOAuth2Token | None = None
+        self._unproven: CanvasOAuth2Token | None = None
         self._token_lock = threading.Lock()
         # The API is called with the token alone: cookies Canvas sets would only be shared
         # state between threads (and a second way in), so none are kept.
@@ -226,7 +229,6 @@ class CanvasSession(requests.Session):
             params=params, data=data, headers=headers, cookies=cookies, files=files, timeout=timeout
         )
         deadline = time.monotonic() + float(conf.settings.api_retry_budget)
-        refreshed = False
         throttled = 0
         while True:
             token = self._current_token()
@@ -236,10 +238,7 @@ class CanvasSession(requests.Session):
             from_canvas = self._from_canvas(response)
             if from_canvas and canvas.rejects_token(response):
                 response.close()
-                if refreshed:
-                    self._reject()
-                refreshed = True
-                self._refresh(token)
+                self._rejected(token)
                 continue
             if from_canvas and canvas.is_throttled(response):
                 response.close()
@@ -252,6 +251,8 @@ class CanvasSession(requests.Session):
                     raise CanvasThrottledError()
                 time.sleep(wait)
                 continue
+            if token is self._unproven:
+                self._accepted(token)
             return response
 
     @sensitive_variables()
@@ -336,28 +337,48 @@ class CanvasSession(requests.Session):
             exc.authorize_url = tokens.authorize_path(self.domain)
             raise
 
-    def _refresh(self, rejected: CanvasOAuth2Token) -> None:
-        """Refresh after Canvas rejected ``rejected``'s access token, unless done already."""
+    def _rejected(self, token: CanvasOAuth2Token) -> None:
+        """Canvas answered ``401`` to ``token``: refresh it, or give up on it.
+
+        Threads sharing the session meet the same rejection at once, and calls in flight
+        with a token another thread has just replaced come back ``401`` too (Canvas
+        retires the old access token when it issues the new one): only the first to
+        report a token's rejection acts on it; the others retry with what it got. A token
+        refreshed after a rejection that Canvas rejects as well, before it accepted any
+        call with it, is given up: the stored token is deleted and ``InvalidTokenError``
+        raised, as for a single caller whose retry is refused.
+        """
         with self._token_lock:
-            if self._token is not rejected and self._token is not None:
-                return  # another thread of this session refreshed it meanwhile
+            if self._token is not token:
+                return  # replaced meanwhile (or forgotten): retry with the current one
+            if token is self._unproven:
+                self._reject()
             try:
                 # force: another process may have refreshed it already; then that token
                 # is used, and Canvas is not asked (which would kill that process's token).
-                token = tokens.refresh(rejected, force=True)
+                fresh = tokens.refresh(token, force=True)
             except MissingTokenError as exc:
                 self._token = None
                 if self._request is None:
                     exc.authorize_url = tokens.authorize_path(self.domain)
                 raise
-            self._token = token
+            self._token = self._unproven = fresh
             if self._request is not None:
-                oauth.remember_token(self._request, token)
+                oauth.remember_token(self._request, fresh)
 
-    def _reject(self) -> None:
-        """Canvas rejected a fresh token too: forget it, and raise ``InvalidTokenError``."""
+    def _accepted(self, token: CanvasOAuth2Token) -> None:
+        """Canvas accepted ``token``, refreshed after a rejection: a later 401 is news."""
         with self._token_lock:
-            self._token = None
+            if self._unproven is token:
+                self._unproven = None
+
+    def _reject(self) -> NoReturn:
+        """Canvas rejected a fresh token too: forget it, and raise ``InvalidTokenError``.
+
+        Called with ``_token_lock`` held, so that no thread reads the row again before it
+        is deleted.
+        """
+        self._token = self._unproven = None
         logger.warning(
             "Canvas rejected the refreshed token of user %s on %s",
             getattr(self.user, "pk", None),

@@ -55,6 +55,9 @@ TOKEN_ERRORS = frozenset(
 AUTHORIZE_URL_PATTERN = "https://%s" + AUTHORIZE_PATH
 ACCESS_TOKEN_URL_PATTERN = "https://%s" + TOKEN_PATH
 
+# Canvas's answer, a 400 rendered on Canvas, to a redirect URI its developer key does not
+# list (spec §1.3).
+REDIRECT_MISMATCH = "redirect_uri does not match client settings"
 # Canvas answers a dead refresh token with invalid_request "refresh_token not found"
 # (spec §2.5); invalid_grant is what other providers and future Canvas may say.
 DEAD_REFRESH_ERRORS = frozenset({"invalid_grant", "invalid_request"})
@@ -127,6 +130,21 @@ class KeyProbe:
     def clock_skew(self) -> timedelta | None:
         """Return how far Canvas's clock is ahead of ours (negative: behind), if it said."""
         return None if self.canvas_time is None else self.canvas_time - self.received_at
+
+
+@dataclass(frozen=True)
+class RedirectProbe:
+    """What Canvas's authorize endpoint said to a redirect URI, before anyone logged in.
+
+    ``verdict`` is "registered" (Canvas sent the browser on, to log in or consent),
+    "mismatch" (400: the developer key does not list the URI) or "unexpected" (any other
+    answer).
+    """
+
+    verdict: str
+    http_status: int
+    error: str
+    description: str
 
 
 class CanvasClient:
@@ -278,6 +296,25 @@ class CanvasClient:
             canvas_time=_http_date(response.headers.get("Date")),
             received_at=received_at,
         )
+
+    def probe_redirect_uri(self, redirect_uri: str) -> RedirectProbe:
+        """Ask the authorize endpoint whether the key lists ``redirect_uri``.
+
+        Canvas checks the client id, then the redirect URI, before it looks for a logged-in
+        user (spec §1.2): a GET that does not follow the redirect learns the answer with no
+        user and no consent. Raise ``CanvasUnavailableError`` when Canvas does not answer.
+        """
+        url = self.authorize_url(redirect_uri=redirect_uri, state=secrets.token_urlsafe(16))
+        response = self._send("GET", url[len(self.base_url) :])
+        error, description = _oauth_error(response)
+        status = response.status_code
+        if 300 <= status < 400:
+            verdict = "registered"
+        elif status == 400 and error == "invalid_request" and description == REDIRECT_MISMATCH:
+            verdict = "mismatch"
+        else:
+            verdict = "unexpected"
+        return RedirectProbe(verdict, status, error or "", description)
 
     @sensitive_variables()
     def _grant(self, data: dict[str, str]) -> TokenGrant:

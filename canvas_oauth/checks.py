@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 from django.conf import settings as django_settings
 from django.core import checks
 from django.template import TemplateDoesNotExist, TemplateSyntaxError, loader
+from django.urls import NoReverseMatch, reverse
 from django.utils.module_loading import import_string
 
 from canvas_oauth import conf, crypto, errorpages
@@ -56,6 +57,73 @@ def check_error_template(app_configs: Any = None, **kwargs: Any) -> list[checks.
                 hint=f"Error pages fall back to {errorpages.SHIPPED_TEMPLATE!r} until it can. "
                 "Check the name and TEMPLATES (DIRS, APP_DIRS).",
                 id="canvas_oauth.W003",
+            )
+        ]
+    return []
+
+
+# What OAuthMiddleware's answers use: the session holds the dance's state, and the user
+# its token. Django's own classes, or subclasses a project put in their place.
+_NEEDED_BEFORE_MIDDLEWARE = (
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+)
+
+
+@checks.register(checks.Tags.security, "canvas_oauth")
+def check_middleware_order(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """Warn when ``OAuthMiddleware`` comes before the session or authentication middleware."""
+    middleware = list(getattr(django_settings, "MIDDLEWARE", None) or [])
+    if MIDDLEWARE_PATH not in middleware:
+        return []  # W001 says so
+    position = middleware.index(MIDDLEWARE_PATH)
+    messages: list[checks.CheckMessage] = []
+    for needed in _NEEDED_BEFORE_MIDDLEWARE:
+        found = [i for i, path in enumerate(middleware) if _is_subclass_path(path, needed)]
+        if found and found[0] < position:
+            continue
+        where = "is not in MIDDLEWARE" if not found else f"comes after {MIDDLEWARE_PATH}"
+        messages.append(
+            checks.Warning(
+                f"{needed.rsplit('.', 1)[1]} {where}.",
+                hint=f"Put {MIDDLEWARE_PATH} after {needed}: the answers it makes (the "
+                "redirect to Canvas, the error page) use the session and the logged-in user.",
+                id="canvas_oauth.W004",
+            )
+        )
+    return messages
+
+
+def _is_subclass_path(path: object, wanted: str) -> bool:
+    """Tell whether the middleware at dotted ``path`` is ``wanted`` or a subclass of it."""
+    if path == wanted:
+        return True
+    try:
+        found = import_string(path) if isinstance(path, str) else None
+    except ImportError:
+        return False
+    return isinstance(found, type) and issubclass(found, import_string(wanted))
+
+
+# The URL names views and redirects are built with; reversing one proves the include.
+_URL_NAME = "canvas-oauth-callback"
+
+
+@checks.register(checks.Tags.urls, "canvas_oauth")
+def check_urls_included(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """Warn when ``canvas_oauth.urls`` is not in ``ROOT_URLCONF`` (its names do not reverse)."""
+    if not getattr(django_settings, "ROOT_URLCONF", None):
+        return []
+    try:
+        reverse(_URL_NAME)
+    except NoReverseMatch:
+        return [
+            checks.Warning(
+                f"canvas_oauth's URLs are not in ROOT_URLCONF: {_URL_NAME!r} does not reverse, "
+                "so sending a user to Canvas would fail with NoReverseMatch (a 500).",
+                hint='Add path("oauth/", include("canvas_oauth.urls")) to urlpatterns, '
+                "without a namespace.",
+                id="canvas_oauth.W005",
             )
         ]
     return []

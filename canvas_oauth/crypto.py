@@ -8,6 +8,9 @@ Django's usual key rotation rotates these keys too.
 from __future__ import annotations
 
 import base64
+import hashlib
+import threading
+from collections import OrderedDict
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from cryptography.hazmat.primitives import hashes
@@ -22,11 +25,14 @@ from canvas_oauth.exceptions import EncryptionKeyError
 # older version) can be told apart from encrypted ones.
 PREFIX = "fernet$"
 _HKDF_INFO = b"canvas_oauth token encryption v1"
+# Values decrypt_cached keeps per process: the access tokens of that many recent users.
+RECENT_PLAINTEXTS = 1024
 
 __all__ = [
     "PREFIX",
     "DecryptionError",
     "decrypt",
+    "decrypt_cached",
     "encrypt",
     "is_encrypted",
     "keys_problem",
@@ -106,6 +112,60 @@ def decrypt(stored: str) -> str:
         return fernet.decrypt(stored[len(PREFIX) :].encode("ascii")).decode()
     except (InvalidToken, ValueError) as exc:
         raise DecryptionError("no configured key decrypts this value") from exc
+
+
+class _Recent:
+    """The plaintexts of the last values decrypted, by the SHA-256 of their ciphertext."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._values: OrderedDict[bytes, str] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        # Error reports show the variables of every frame: never the values.
+        return f"<recent plaintexts: {len(self._values)} of {self._size}>"
+
+    @sensitive_variables()
+    def get(self, digest: bytes) -> str | None:
+        with self._lock:
+            value = self._values.get(digest)
+            if value is not None:
+                self._values.move_to_end(digest)
+            return value
+
+    @sensitive_variables()
+    def put(self, digest: bytes, value: str) -> None:
+        with self._lock:
+            self._values[digest] = value
+            if len(self._values) > self._size:
+                self._values.popitem(last=False)
+
+
+@conf.memoized
+def _recent() -> _Recent:
+    # Memoized as the keys are: a change of CANVAS_OAUTH_ENCRYPTION_KEYS or SECRET_KEY*
+    # drops every value, so a value no current key decrypts is never served from memory.
+    return _Recent(RECENT_PLAINTEXTS)
+
+
+@sensitive_variables()
+def decrypt_cached(stored: str) -> str:
+    """Return ``decrypt(stored)``, from memory when this process decrypted it lately.
+
+    For the hot path: decrypting costs more than the rest of ``get_oauth_token`` around
+    its SELECT. The last ``RECENT_PLAINTEXTS`` values are kept in this process's memory
+    (nowhere else), keyed by a digest of the ciphertext, until the keys change.
+    """
+    if not is_encrypted(stored):
+        return stored
+    recent = _recent()
+    digest = hashlib.sha256(stored.encode("ascii", "replace")).digest()
+    plaintext = recent.get(digest)
+    if plaintext is None:
+        plaintext = decrypt(stored)
+        recent.put(digest, plaintext)
+    return plaintext
 
 
 @sensitive_variables()

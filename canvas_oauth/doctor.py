@@ -33,6 +33,11 @@ OK, WARNING, ERROR, SKIPPED = "ok", "warning", "error", "skipped"
 # Canvas signs LTI launches and we compare expiry times with its clock: a minute of drift
 # is what the issue allows before reporting it.
 MAX_CLOCK_SKEW = timedelta(minutes=1)
+# Said wherever plain http passes: only loopback is exempt from https.
+LOOPBACK_EXEMPT = (
+    "plain http, accepted because the host is loopback (localhost, 127.0.0.0/8 or ::1); "
+    "any other host must use https."
+)
 # Undecryptable rows named in the report, at most: enough to find them, short enough to read.
 LISTED_PKS = 20
 
@@ -86,16 +91,19 @@ def examine(domain: str | None = None, base_url: str | None = None, sample: int 
     are decrypted (0: none). Raise ``UnknownDomainError`` when ``domain`` is not configured.
     """
     targets = _instances(domain)
+    redirect = _redirect_uri(base_url)
     findings = [
         _system_checks(),
         _encryption_keys(),
         _tables(),
         _stored_rows(sample),
         _state_cache(),
-        _redirect_uri(base_url),
+        redirect,
     ]
     for key, instance, problem in targets:
-        findings.extend(_instance(key, instance, problem))
+        checked = _instance(key, instance, problem)
+        findings.extend(checked)
+        findings.extend(_redirect_registered(key, instance, redirect, checked))
     if not targets:
         findings.append(
             Finding(
@@ -166,9 +174,7 @@ def _instance(key: str, instance: CanvasInstance | None, problem: str) -> list[F
                 key,
             )
         ]
-    findings = [
-        Finding("https", OK, f"Canvas is reached at {origin}.", key),
-    ]
+    findings = [_https_ok(key, origin, scheme)]
     timeout = conf.settings.timeout
     started = time.monotonic()
     try:
@@ -241,6 +247,52 @@ def _instance(key: str, instance: CanvasInstance | None, problem: str) -> list[F
         )
     findings.append(_clock(key, probe.clock_skew))
     return findings
+
+
+def _https_ok(key: str, origin: str, scheme: str) -> Finding:
+    if scheme == "https":
+        return Finding("https", OK, f"Canvas is reached at {origin}.", key)
+    return Finding("https", OK, f"Canvas is reached at {origin}: {LOOPBACK_EXEMPT}", key)
+
+
+def _redirect_registered(
+    key: str, instance: CanvasInstance | None, redirect: Finding, checked: list[Finding]
+) -> list[Finding]:
+    """Ask Canvas whether the instance's key lists the redirect URI (none when unknown).
+
+    Checked only when the site's redirect URI is known and sound and Canvas accepted the
+    key: a key Canvas does not know answers 401 before any redirect URI is looked at.
+    """
+    key_ok = any(f.check == "developer_key" and f.status == OK for f in checked)
+    if instance is None or redirect.status != OK or not key_ok:
+        return []
+    uri = redirect.details["redirect_uri"]
+    details: dict[str, Any] = {"redirect_uri": uri}
+    try:
+        probe = instance.client().probe_redirect_uri(uri)
+    except CanvasUnavailableError as exc:
+        message = f"Not checked: Canvas did not answer the authorize URL ({exc.message})"
+        return [Finding("redirect_uri_registered", WARNING, message, key, details)]
+    details.update(http_status=probe.http_status, error=probe.error)
+    client_id = instance.client_id
+    if probe.verdict == "registered":
+        message = f"The developer key {client_id} lists {uri} (Canvas sent the browser on)."
+        return [Finding("redirect_uri_registered", OK, message, key, details)]
+    if probe.verdict == "mismatch":
+        message = (
+            f"Canvas refuses the redirect URI {uri} for client id {client_id}: 400 "
+            f'"{probe.description}". Users would see that error on Canvas instead of the '
+            f"consent page. Add {uri} to the developer key's Redirect URIs (Canvas: Admin > "
+            "Developer Keys > edit the key), exactly as written here, or set "
+            "CANVAS_OAUTH_REDIRECT_URI to a URI the key lists."
+        )
+        return [Finding("redirect_uri_registered", ERROR, message, key, details)]
+    message = (
+        f"Canvas answered the authorize URL with {probe.http_status} "
+        f"{probe.error or '(no OAuth error)'}, neither a redirect (a listed URI) nor "
+        "Canvas's 400 for an unlisted one."
+    )
+    return [Finding("redirect_uri_registered", WARNING, message, key, details)]
 
 
 def _clock(key: str, skew: timedelta | None) -> Finding:
@@ -447,4 +499,6 @@ def _redirect_uri(base_url: str | None) -> Finding:
             None,
             details,
         )
+    if parts.scheme == "http":
+        return Finding("redirect_uri", OK, f"{uri} ({source}): {LOOPBACK_EXEMPT}", None, details)
     return Finding("redirect_uri", OK, f"{uri} ({source}).", None, details)

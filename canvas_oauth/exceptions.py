@@ -9,6 +9,8 @@ from __future__ import annotations
 # Canvas's ``error`` and ``error_description`` come from a query string or a response body
 # that anyone can make as long as they like; they are shown and logged only this long.
 MAX_CANVAS_TEXT = 300
+# A refused Canvas domain is named in its error this long at most (a host is 253).
+MAX_DOMAIN_SHOWN = 255
 
 
 def bounded_text(text: str, limit: int = MAX_CANVAS_TEXT) -> str:
@@ -85,6 +87,14 @@ class UnknownCanvasInstanceError(CanvasOAuthError):
     status_code = 400
     code = "unknown_canvas_instance"
     default_message = "This site is not set up to connect to that Canvas instance."
+
+    def __init__(self, *args: object, domain: str | None = None) -> None:
+        # The domain comes from a request or a launch: shown cut short, on one line (the
+        # error page escapes it like any message).
+        self.domain = bounded_text(domain, MAX_DOMAIN_SHOWN) if domain is not None else None
+        if not args and self.domain is not None:
+            args = (f'This site is not set up to connect to the Canvas instance "{self.domain}".',)
+        super().__init__(*args)
 
 
 class InvalidOAuthReturnError(CanvasOAuthError):

@@ -38,8 +38,10 @@ class _DecryptingAttribute(DeferredAttribute):
         value = super().__get__(instance, cls)
         if instance is None or not isinstance(value, Ciphertext):
             return value
+        cached = getattr(self.field, "cache_decrypted", False)
+        decrypt = crypto.decrypt_cached if cached else crypto.decrypt
         # Kept in no variable of this frame, which a report of a crash could list.
-        instance.__dict__[self.field.attname] = crypto.decrypt(value)
+        instance.__dict__[self.field.attname] = decrypt(value)
         return instance.__dict__[self.field.attname]
 
     def __set__(self, instance: Any, value: Any) -> None:
@@ -56,6 +58,12 @@ class EncryptedTextField(_TextField):
     """
 
     descriptor_class = _DecryptingAttribute
+
+    def __init__(self, *args: Any, cache_decrypted: bool = False, **kwargs: Any) -> None:
+        # cache_decrypted: keep the plaintexts of recent reads in this process's memory
+        # (crypto.decrypt_cached). Not in deconstruct(): the column is the same either way.
+        self.cache_decrypted = cache_decrypted
+        super().__init__(*args, **kwargs)
 
     def from_db_value(self, value: Any, expression: Any, connection: Any) -> Any:
         if value is None:

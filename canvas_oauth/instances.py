@@ -103,7 +103,7 @@ def domain_key(domain: object) -> str:
     try:
         return conf.domain_key(domain)
     except ValueError:
-        raise UnknownCanvasInstanceError() from None
+        raise UnknownCanvasInstanceError(domain=domain) from None
 
 
 def get(domain: str) -> CanvasInstance:
@@ -117,7 +117,7 @@ def get(domain: str) -> CanvasInstance:
         return instance
     row = CanvasDeveloperKey.objects.filter(domain=key, enabled=True).first()
     if row is None:
-        raise UnknownCanvasInstanceError()
+        raise UnknownCanvasInstanceError(domain=key)
     return from_key(row)
 
 

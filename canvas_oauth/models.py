@@ -8,6 +8,8 @@ from typing import Any, ClassVar
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connections, models, router
+from django.db.models.base import ModelState
+from django.db.models.signals import post_init, pre_init
 from django.utils import timezone
 
 from canvas_oauth import conf
@@ -57,7 +59,25 @@ class CanvasOAuth2TokenManager(models.Manager["CanvasOAuth2Token"]):
         for index, functions, expression in converters:
             for convert in functions:
                 values[index] = convert(values[index], expression, connection)
-        return self.model.from_db(alias, attnames, values)
+        return self._build(alias, attnames, values)
+
+    def _build(self, alias: str, attnames: list[str], values: list[Any]) -> CanvasOAuth2Token:
+        """Return the instance ``model.from_db(alias, attnames, values)`` returns.
+
+        ``Model.__init__`` costs as much as the rest of the read's Python work together
+        (bench/RESULTS.md), and for a partial row all it does is set the loaded attributes
+        and ``_state``, and send ``pre_init`` and ``post_init``. When nothing listens to
+        those, that is done here.
+        """
+        model = self.model
+        if pre_init.has_listeners(model) or post_init.has_listeners(model):
+            return model.from_db(alias, attnames, values)
+        row = model.__new__(model)
+        row._state = ModelState()
+        row._state.adding = False
+        row._state.db = alias
+        row.__dict__.update(zip(attnames, values, strict=True))
+        return row
 
     def _plan(self, alias: str) -> tuple[str, list[str], list[tuple[int, list[Any], Any]]]:
         plan = self._plans.get(alias)
@@ -97,7 +117,8 @@ class CanvasOAuth2Token(models.Model):
         default=conf.default_domain,
         help_text="The Canvas instance: a host, or an origin for a non-https Canvas.",
     )
-    access_token = EncryptedTextField()
+    # Read on every page that talks to Canvas: recent plaintexts stay in memory (crypto).
+    access_token = EncryptedTextField(cache_decrypted=True)
     refresh_token = EncryptedTextField(blank=True)
     expires = models.DateTimeField(
         null=True, blank=True, help_text="When the access token expires; empty if never."

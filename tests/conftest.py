@@ -1,5 +1,8 @@
 import secrets
+import threading
+import time
 from datetime import timedelta
+from types import SimpleNamespace
 from urllib.parse import urlsplit
 
 import pytest
@@ -34,6 +37,37 @@ def browser(client, user):
     """A Django test client logged in as ``user``."""
     client.force_login(user)
     return client
+
+
+# How long a test waits for another thread or process to get somewhere. Generous: on a
+# loaded machine (other test runs, `make bench`) a thread may not run for seconds.
+PATIENCE = 30
+
+
+def wait_until(condition, what="the condition", patience=PATIENCE):
+    """Poll ``condition`` until it is true; fail the test, naming ``what``, after ``patience`` s.
+
+    For state another thread or process changes (a live server counting a call, a worker
+    reaching Canvas): asserting it at once races with that thread's scheduling.
+    """
+    deadline = time.monotonic() + patience
+    while not condition():
+        assert time.monotonic() < deadline, f"{what} did not happen within {patience} s"
+        time.sleep(0.01)
+
+
+@pytest.fixture
+def held_latency(monkeypatch):
+    """Hold each in-process fake Canvas answer that has a latency until the test releases it.
+
+    ``fake.latency`` in seconds races with the test's own steps on a loaded machine; held,
+    the answer waits for ``release.set()`` (or ``PATIENCE``). Yields the ``release`` event.
+    """
+    release = threading.Event()
+    clock = SimpleNamespace(sleep=lambda seconds: release.wait(PATIENCE))
+    monkeypatch.setattr("canvas_oauth.testing.mock.time", clock)
+    yield release
+    release.set()
 
 
 MADE = {}

@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 
 from canvas_oauth import conf, exceptions
+from canvas_oauth.testing import FakeCanvas, errors
+from canvas_oauth.testing.server import build_parser
 from tests.docs_examples import DOCS, python_blocks
 
 CHECKS = Path(conf.__file__).with_name("checks.py").read_text()
@@ -30,7 +32,7 @@ def test_every_setting_has_an_entry():
 def test_every_check_id_is_listed():
     page = (DOCS / "reference" / "checks.md").read_text()
     ids = check_ids()
-    assert len(ids) >= 27  # E001 to E024 and W001 to W003 today
+    assert len(ids) >= 30  # E001 to E024, W001 to W005 and W010 today
     assert not [id_ for id_ in sorted(ids) if f"`{id_}`" not in page]
 
 
@@ -38,6 +40,50 @@ def test_every_check_id_is_listed():
 def test_every_python_example_parses(page):
     for block in python_blocks(page):
         ast.parse(block)
+
+
+def test_the_domain_forms_table_says_what_conf_does():
+    page = (DOCS / "howto" / "several-instances.md").read_text()
+    rows = re.findall(r"^\| `([^`]+)`[^|]*\| `([^`]+)` \| `([^`]+)` \|$", page, re.MULTILINE)
+    assert len(rows) == 4
+    for written, reached, stored in rows:
+        assert conf.base_url(written) == reached
+        assert conf.domain_key(written) == stored
+    for refused in ["canvas.example.edu/login", "a@b", "x:99999", "ftp://x", "h?q=1"]:
+        with pytest.raises(ValueError):
+            conf.domain_key(refused)
+
+
+def test_troubleshooting_covers_every_exception_and_check_id():
+    page = (DOCS / "troubleshooting.md").read_text()
+    names = [
+        name
+        for name, value in vars(exceptions).items()
+        if isinstance(value, type) and issubclass(value, exceptions.CanvasOAuthError)
+    ]
+    assert len(names) >= 16
+    assert not [name for name in names if f"### `{name}`" not in page]
+    assert not [id_ for id_ in sorted(check_ids()) if f"`{id_}`" not in page]
+
+
+def test_troubleshooting_quotes_canvas_as_the_spec_and_the_fake_do():
+    page = " ".join((DOCS / "troubleshooting.md").read_text().split())  # lines wrap
+    fake = FakeCanvas()
+    mismatch = fake.handle("GET", "/login/oauth2/auth?client_id=10000000000001", {})
+    unknown = fake.handle("GET", "/login/oauth2/auth?client_id=1", {})
+    for answer in (mismatch, unknown):
+        assert answer.body.decode() in page
+    assert errors.insufficient_scopes().body.decode() in page
+    assert errors.INVALID_SCOPE.strip() in page
+    assert errors.UNAUTHORIZED_CLIENT in page
+    assert errors.RATE_LIMITED.strip() in page
+
+
+def test_the_command_line_page_lists_every_option():
+    page = (DOCS / "reference" / "fake-canvas-server.md").read_text()
+    options = [o for action in build_parser()._actions for o in action.option_strings]
+    assert len(options) >= 15
+    assert not [option for option in options if f"`{option}" not in page]
 
 
 def error_classes():

@@ -6,16 +6,20 @@ test are executed into this module.
 """
 
 import re
+import shlex
 import types
 from pathlib import Path
 
 import django
 import pytest
+from django.contrib.auth.models import User
 from django.core import checks
-from django.test import override_settings
+from django.test import Client, override_settings
 from django.urls import include, path
 
-from tests.docs_examples import run_block
+from canvas_oauth.testing import mock_canvas
+from canvas_oauth.testing.server import build_parser, fake_from_options
+from tests.docs_examples import DOCS, run_block
 
 PAGE = "tutorial.md"
 
@@ -42,6 +46,7 @@ run_block(PAGE, "# mysite/views.py", views.__dict__)
 run_block(PAGE, "# mysite/test_views.py", globals())
 
 urlpatterns = [
+    path("accounts/", include("django.contrib.auth.urls")),
     path("oauth/", include("canvas_oauth.urls")),
     path("", views.hello),
 ]
@@ -71,7 +76,8 @@ def fake_canvas(_tutorial_canvas, fake_canvas):
 def test_the_settings_pass_the_system_checks():
     assert "canvas_oauth" in SETTINGS["INSTALLED_APPS"]
     assert SETTINGS["MIDDLEWARE"][-1] == "canvas_oauth.middleware.OAuthMiddleware"
-    assert SETTINGS["LOGIN_URL"] == "/admin/login/"
+    assert SETTINGS["LOGIN_URL"] == "/accounts/login/"
+    assert SETTINGS["TEMPLATES"][0]["DIRS"] == [Path("/srv/mysite/templates")]
     touched = ["INSTALLED_APPS", "MIDDLEWARE", "LOGIN_URL", *CANVAS]
     with override_settings(**{name: SETTINGS[name] for name in touched}):
         messages = checks.run_checks()
@@ -89,4 +95,54 @@ def test_the_urlconf_is_valid_python():
     finally:
         if isinstance(sys.modules.get("mysite"), types.SimpleNamespace):
             del sys.modules["mysite"]
-    assert [str(p.pattern) for p in namespace["urlpatterns"]] == ["admin/", "oauth/", ""]
+    assert [str(p.pattern) for p in namespace["urlpatterns"]] == [
+        "admin/",
+        "accounts/",
+        "oauth/",
+        "",
+    ]
+
+
+def fenced(language, first_line):
+    """Return the tutorial's one ``language`` block that starts with ``first_line``."""
+    page = (DOCS / PAGE).read_text()
+    found = [
+        body
+        for body in re.findall(rf"^```{language}\n(.*?)^```$", page, re.MULTILINE | re.DOTALL)
+        if body.startswith(first_line)
+    ]
+    assert len(found) == 1, found
+    return found[0]
+
+
+def test_an_ordinary_user_logs_in_at_the_tutorials_login_page(client, tmp_path, settings):
+    (tmp_path / "registration").mkdir()
+    template = fenced("html", "<!-- templates/registration/login.html -->")
+    (tmp_path / "registration" / "login.html").write_text(template)
+    settings.TEMPLATES = [{**settings.TEMPLATES[0], "DIRS": [tmp_path]}]
+    settings.LOGIN_URL = SETTINGS["LOGIN_URL"]
+    User.objects.create_user("ada", password="change-me")  # not staff
+    to_login = client.get("/")
+    assert to_login["Location"] == "/accounts/login/?next=/"
+    page = client.get(to_login["Location"])
+    assert b'name="username"' in page.content and b'name="next" value="/"' in page.content
+    logged_in = client.post(
+        "/accounts/login/", {"username": "ada", "password": "change-me", "next": "/"}
+    )
+    assert logged_in["Location"] == "/"
+    assert "/login/oauth2/auth?" in client.get("/")["Location"]  # on to Canvas
+
+
+def test_the_tutorials_fake_canvas_lists_250_courses_over_three_pages(settings):
+    command = fenced("bash", "python -m canvas_oauth.testing.server").strip()
+    fake = fake_from_options(build_parser().parse_args(shlex.split(command)[3:]))
+    fake.base_url = CANVAS["CANVAS_OAUTH_CANVAS_DOMAIN"]
+    browser = Client(HTTP_HOST="127.0.0.1:8000")  # the site of `runserver 127.0.0.1:8000`
+    browser.force_login(User.objects.create_user("ada"))
+    with mock_canvas(fake):
+        location = fake.authorize(browser.get("/")["Location"])
+        assert browser.get(location.removeprefix("http://127.0.0.1:8000"))["Location"] == "/"
+        page = browser.get("/")
+    assert page.content == b"Connected to Canvas as Ada Lovelace, with 250 courses."
+    assert fake.calls["courses"] == 3
+    assert "with 250 courses" in (DOCS / PAGE).read_text()

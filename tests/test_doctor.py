@@ -10,7 +10,7 @@ from cryptography.fernet import Fernet
 from django.core.management import CommandError, call_command
 
 from canvas_oauth.models import CanvasDeveloperKey
-from canvas_oauth.testing import FakeCanvas, mock_canvas
+from canvas_oauth.testing import FakeCanvas, LiveFakeCanvas, mock_canvas
 from tests.conftest import made, store_token
 
 pytestmark = pytest.mark.django_db
@@ -40,6 +40,13 @@ def assert_no_secret(settings, *outputs):
         assert settings.CANVAS_OAUTH_CLIENT_SECRET not in json.dumps(output)
 
 
+TOOL_CALLBACK = "https://tool.example.edu/oauth/oauth-callback"
+LOCAL_CALLBACK = "http://localhost:8000/oauth/oauth-callback"
+# The developer key of a deployment at tool.example.edu (and of its developer's machine).
+TOOL_KEY = {"redirect_uris": [TOOL_CALLBACK, LOCAL_CALLBACK]}
+
+
+@pytest.mark.parametrize("fake_canvas_options", [TOOL_KEY])
 def test_a_healthy_deployment_passes(fake_canvas, settings):
     report, err = doctor("--json", "--base-url", "https://tool.example.edu")
     assert report["ok"] is True
@@ -54,9 +61,17 @@ def test_a_healthy_deployment_passes(fake_canvas, settings):
         "redirect_uri": "https://tool.example.edu/oauth/oauth-callback",
         "source": "--base-url",
     }
+    registered = finding(report, "redirect_uri_registered", "canvas.example.edu")
+    assert registered["status"] == "ok"
+    assert registered["details"] == {
+        "redirect_uri": TOOL_CALLBACK,
+        "http_status": 302,
+        "error": "",
+    }
     assert finding(report, "system_checks")["status"] == "ok"
     assert finding(report, "encryption_keys")["status"] == "ok"
     assert fake_canvas.calls["token:authorization_code"] == 1
+    assert fake_canvas.calls["authorize"] == 1
     assert_no_secret(settings, report, err)
 
 
@@ -68,6 +83,7 @@ def test_the_json_report_has_the_documented_shape(fake_canvas):
         assert check["status"] in {"ok", "warning", "error", "skipped"}
 
 
+@pytest.mark.parametrize("fake_canvas_options", [TOOL_KEY])
 def test_text_output_says_each_check_and_the_verdict(fake_canvas, settings):
     text, err = doctor("--base-url", "https://tool.example.edu")
     assert "OK       canvas.example.edu developer_key: Canvas accepts client id" in text
@@ -204,18 +220,81 @@ def test_a_failing_system_check_is_reported(fake_canvas, settings):
     assert "canvas_oauth.E013" in checks["message"]
 
 
+@pytest.mark.parametrize("fake_canvas_options", [TOOL_KEY])
 @pytest.mark.parametrize(
     ("uri", "status"),
     [
-        ("https://tool.example.edu/oauth/oauth-callback", "ok"),
+        (TOOL_CALLBACK, "ok"),
         ("http://tool.example.edu/oauth/oauth-callback", "error"),
-        ("http://localhost:8000/oauth/oauth-callback", "ok"),
+        (LOCAL_CALLBACK, "ok"),
     ],
 )
 def test_the_redirect_uri_setting_is_checked(fake_canvas, settings, uri, status):
     settings.CANVAS_OAUTH_REDIRECT_URI = uri
     report, _ = doctor("--json", fails=status == "error")
     assert finding(report, "redirect_uri")["status"] == status
+
+
+def test_plain_http_on_loopback_passes_and_says_why(settings, fake_canvas):
+    settings.CANVAS_OAUTH_REDIRECT_URI = "http://127.0.0.1:8000/oauth/oauth-callback"
+    fake_canvas.client.redirect_uris.append(settings.CANVAS_OAUTH_REDIRECT_URI)
+    report, _ = doctor("--json")
+    message = finding(report, "redirect_uri")["message"]
+    assert "plain http, accepted because the host is loopback" in message
+    assert "any other host must use https" in message
+
+
+def test_a_redirect_uri_the_key_does_not_list_fails_with_the_fix(fake_canvas, settings):
+    # The fake's key lists http://testserver/oauth/oauth-callback only.
+    text, err = doctor("--base-url", "https://tool.example.edu", fails=True)
+    line = next(line for line in text.splitlines() if "redirect_uri_registered" in line)
+    assert line.startswith("ERROR    canvas.example.edu redirect_uri_registered: ")
+    assert f"Canvas refuses the redirect URI {TOOL_CALLBACK} for client id 10000000000001" in line
+    assert '400 "redirect_uri does not match client settings"' in line
+    assert f"Add {TOOL_CALLBACK} to the developer key's Redirect URIs" in line
+    assert "All checks passed." not in text
+    assert fake_canvas.calls["authorize"] == 1
+    assert_no_secret(settings, text, err)
+
+
+def test_the_redirect_uri_is_checked_against_a_live_fake_canvas(settings, db):
+    fake = FakeCanvas(
+        client_id=settings.CANVAS_OAUTH_CLIENT_ID,
+        client_secret=settings.CANVAS_OAUTH_CLIENT_SECRET,
+        redirect_uris=[LOCAL_CALLBACK],
+    )
+    with LiveFakeCanvas(fake) as live:
+        settings.CANVAS_OAUTH_CANVAS_DOMAIN = live.url
+        report, _ = doctor("--json", "--base-url", "http://localhost:8000")
+        assert finding(report, "redirect_uri_registered", live.url)["status"] == "ok"
+        assert "plain http, accepted because" in finding(report, "https", live.url)["message"]
+        report, _ = doctor("--json", "--base-url", "http://localhost:9000", fails=True)
+    registered = finding(report, "redirect_uri_registered", live.url)
+    assert registered["details"] == {
+        "redirect_uri": "http://localhost:9000/oauth/oauth-callback",
+        "http_status": 400,
+        "error": "invalid_request",
+    }
+
+
+@pytest.mark.parametrize("fake_canvas_options", [{"client_id": "20000000000002"}])
+def test_the_redirect_uri_is_not_asked_about_a_key_canvas_refuses(fake_canvas):
+    report, _ = doctor("--json", "--base-url", "https://tool.example.edu", fails=True)
+    assert not [c for c in report["checks"] if c["check"] == "redirect_uri_registered"]
+    assert fake_canvas.calls["authorize"] == 0
+
+
+@pytest.mark.parametrize("fake_canvas_options", [TOOL_KEY])
+@pytest.mark.parametrize(
+    ("mode", "status", "says"),
+    [("unavailable", "warning", "neither a redirect"), ("drop", "warning", "Not checked")],
+)
+def test_an_authorize_endpoint_that_is_not_canvas_s_warns(fake_canvas, mode, status, says):
+    fake_canvas.misbehave("authorize", mode)
+    report, _ = doctor("--json", "--base-url", "https://tool.example.edu")
+    registered = finding(report, "redirect_uri_registered", "canvas.example.edu")
+    assert registered["status"] == status
+    assert says in registered["message"]
 
 
 def test_without_a_redirect_uri_or_base_url_it_is_skipped(fake_canvas):

@@ -230,6 +230,20 @@ def test_bad_redirect_uri_is_rendered_400_by_default(redirect_uri):
         fake.authorize(auth_url(fake, redirect_uri=redirect_uri))
 
 
+def test_the_redirect_uri_is_checked_before_anyone_logs_in():
+    # What canvas_oauth_doctor relies on: a GET with no Canvas session learns the answer.
+    fake = FakeCanvas()
+    fake.current_user = None
+    response = fake.handle("GET", auth_url(fake, redirect_uri="https://tool.example.edu/cb"), {})
+    assert_oauth_error(
+        response, 400, "invalid_request", "redirect_uri does not match client settings"
+    )
+    assert "Set-Cookie" not in response.headers
+    response = fake.handle("GET", auth_url(fake), {})
+    assert response.status == 302
+    assert response.headers["Location"].startswith(fake.base_url + "/login")
+
+
 def test_the_default_key_lists_the_test_clients_callback():
     assert FakeCanvas().client.redirect_uris == ["http://testserver/oauth/oauth-callback"]
 

@@ -20,8 +20,11 @@ import responses
 from canvas_oauth.testing import FakeCanvas, LiveFakeCanvas, mock_canvas
 from canvas_oauth.testing.provider import DEFAULT_REDIRECT_URI
 from canvas_oauth.testing.server import build_parser, fake_from_options, main
+from tests.conftest import PATIENCE, wait_until
 
 CALLBACK = DEFAULT_REDIRECT_URI
+# A slow fault's delay that no read timeout of these tests comes near.
+SLOW = 30
 
 
 @pytest.fixture(params=["mock", "live"])
@@ -265,19 +268,23 @@ def test_fault_invalid_token_is_the_401_of_a_dead_token(fake):
 @pytest.mark.parametrize("timeout", [0.1, (5, 0.1)])
 def test_fault_slow_times_out_a_short_read_timeout(fake, timeout):
     token = fake.issue_token()["access_token"]
-    fake.misbehave("api", "slow", times=1, delay=0.4)
+    # Far beyond the read timeout, so that no scheduling delay lets the answer arrive in
+    # time; stopping the live server wakes the request.
+    fake.misbehave("api", "slow", times=1, delay=SLOW)
     started = time.monotonic()
     with pytest.raises(requests.exceptions.ReadTimeout):
         users_self(fake, token, timeout=timeout)
-    assert time.monotonic() - started < 0.35
-    assert fake.calls["users_self"] == 1
+    assert time.monotonic() - started < SLOW  # the client gave up before the answer came
+    # The live server counts the call on its own thread, which a loaded machine may not
+    # have run yet when the client gives up: wait for it, don't race it.
+    wait_until(lambda: fake.calls["users_self"] == 1, "the server counting the call")
 
 
 def test_fault_slow_answers_late_within_the_timeout(fake):
     token = fake.issue_token()["access_token"]
     fake.misbehave("api", "slow", times=1, delay=0.1)
     started = time.monotonic()
-    response = users_self(fake, token, timeout=2)
+    response = users_self(fake, token, timeout=SLOW)
     assert response.status_code == 200
     assert time.monotonic() - started >= 0.1
 
@@ -441,12 +448,31 @@ def test_live_server_sets_base_url_and_stops_idempotently():
 
 
 def test_live_server_stop_does_not_wait_for_a_slow_fault(live):
-    live.fake.misbehave("api", "slow", delay=30)
+    live.fake.misbehave("api", "slow", delay=SLOW)
     with pytest.raises(requests.exceptions.ReadTimeout):
         users_self(live.fake, "x", timeout=0.1)
+    wait_until(lambda: live.fake.calls["users_self"] == 1, "the server taking the request")
     started = time.monotonic()
     live.stop()
-    assert time.monotonic() - started < 2
+    assert time.monotonic() - started < SLOW / 3  # woken, not waited for
+
+
+def test_stopping_a_server_interrupted_while_starting_does_not_hang(monkeypatch):
+    live = LiveFakeCanvas(FakeCanvas())
+
+    def interrupted(thread: threading.Thread) -> None:
+        raise KeyboardInterrupt  # Ctrl-C just as the serving thread was to start
+
+    monkeypatch.setattr(threading.Thread, "start", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        live.start()
+    monkeypatch.undo()
+    stopping = threading.Thread(target=live.stop, daemon=True)
+    stopping.start()
+    stopping.join(PATIENCE)
+    assert not stopping.is_alive()
+    with pytest.raises(requests.exceptions.ConnectionError):
+        requests.get(f"{live.url}/", timeout=5)  # and the port is closed
 
 
 def test_live_server_counts_concurrent_calls_exactly(live):
@@ -481,13 +507,14 @@ def test_main_serves_until_stopped(capsys):
     thread = threading.Thread(target=main, args=(argv, stop))
     thread.start()
     try:
-        url = ""
-        for _ in range(100):
-            match = re.search(r"http://127\.0\.0\.1:\d+", capsys.readouterr().out)
-            if match:
-                url = match.group(0)
-                break
-            time.sleep(0.02)
+        printed: list[str] = []
+
+        def listening() -> bool:
+            printed.append(capsys.readouterr().out)
+            return "listening on" in "".join(printed)
+
+        wait_until(listening, "the server saying where it listens")
+        url = re.search(r"http://127\.0\.0\.1:\d+", "".join(printed)).group(0)
         query = urlencode({"client_id": "42", "redirect_uri": CALLBACK, "response_type": "code"})
         browser = requests.Session()
         response = browser.get(f"{url}/login/oauth2/auth?{query}", allow_redirects=False, timeout=5)
@@ -502,7 +529,7 @@ def test_main_serves_until_stopped(capsys):
         assert token["user"]["name"] == "Grace Hopper"
     finally:
         stop.set()
-        thread.join(timeout=5)
+        thread.join(timeout=PATIENCE)
     assert "Fake Canvas stopped" in capsys.readouterr().out
     assert not thread.is_alive()
 
@@ -522,12 +549,18 @@ def test_command_line_key_lists_the_demo_callback_unless_told_otherwise():
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_main_in_the_main_thread_stops_on_signals(capsys, signum):
     before = signal.getsignal(signal.SIGTERM)
-    timer = threading.Timer(0.15, os.kill, (os.getpid(), signum))
-    timer.start()
+
+    def signal_once_handled() -> None:
+        # A SIGTERM sent before main() handles it would end pytest itself.
+        wait_until(lambda: signal.getsignal(signal.SIGTERM) is not before, "main() handling it")
+        os.kill(os.getpid(), signum)
+
+    sender = threading.Thread(target=signal_once_handled)
+    sender.start()
     try:
         assert main(["--port", "0"]) == 0
     finally:
-        timer.cancel()
+        sender.join(timeout=PATIENCE)
     assert "Fake Canvas stopped" in capsys.readouterr().out
     assert signal.getsignal(signal.SIGTERM) is before
 
@@ -543,20 +576,74 @@ def test_live_server_survives_a_crashing_handler(live, monkeypatch, capsys):
     assert requests.get(f"{live.url}/", timeout=5).status_code == 404
 
 
-def test_command_line_stops_cleanly_on_sigterm():
+def test_the_package_names_the_live_server_lazily_and_nothing_else():
+    import canvas_oauth.testing as testing
+
+    assert testing.LiveFakeCanvas is LiveFakeCanvas
+    with pytest.raises(AttributeError, match="no attribute 'NoSuchThing'"):
+        testing.NoSuchThing  # noqa: B018
+
+
+def test_command_line_seeds_users_and_courses():
+    argv = ["--courses", "25", "--user", "Grace Hopper", "--user", "Alan Turing"]
+    fake = fake_from_options(build_parser().parse_args(argv))
+    assert [user.name for user in fake.users] == ["Ada Lovelace", "Grace Hopper", "Alan Turing"]
+    assert [len(user.courses) for user in fake.users] == [25, 25, 25]
+    ids = [course.id for user in fake.users for course in user.courses]
+    assert len(set(ids)) == 75
+    assert all(not user.courses for user in fake_from_options(build_parser().parse_args([])).users)
+
+
+@pytest.mark.parametrize("count", ["-1", "many"])
+def test_command_line_refuses_a_course_count_that_is_not_a_count(count, capsys):
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["--courses", count])
+    assert "is not a whole number, 0 or more" in capsys.readouterr().err
+
+
+def token_from(url: str, client_id: str, client_secret: str) -> str:
+    """Walk an auto-approving fake's dance over HTTP; return the access token."""
+    query = urlencode({"client_id": client_id, "redirect_uri": CALLBACK, "response_type": "code"})
+    response = requests.get(f"{url}/login/oauth2/auth?{query}", allow_redirects=False, timeout=5)
+    browser_cookie = response.cookies
+    response = requests.get(
+        response.headers["Location"], cookies=browser_cookie, allow_redirects=False, timeout=5
+    )
+    form = {"code": code_from(response.headers["Location"]), "client_id": client_id}
+    form["client_secret"] = client_secret
+    return requests.post(f"{url}/login/oauth2/token", data=form, timeout=5).json()["access_token"]
+
+
+def test_command_line_serves_its_courses_across_pages_and_stops_on_sigterm():
+    argv = ["--port", "0", "--courses", "250", "--user", "Grace Hopper", "--auto-approve"]
+    argv += ["--redirect-uri", CALLBACK]
+    # As a user runs it: no warning is hidden, and any would show on stderr.
     process = subprocess.Popen(
-        [sys.executable, "-m", "canvas_oauth.testing.server", "--port", "0"],
+        [sys.executable, "-W", "default", "-m", "canvas_oauth.testing.server", *argv],
         stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
     )
     try:
         line = process.stdout.readline()
+        assert "users: Ada Lovelace (250 courses), Grace Hopper (250 courses)" in line
         url = re.search(r"http://127\.0\.0\.1:\d+", line).group(0)
         assert requests.get(f"{url}/api/v1/users/self", timeout=5).status_code == 401
+        token = token_from(url, "10000000000001", "fake-canvas-secret-" + "x" * 45)
+        headers = {"Authorization": f"Bearer {token}"}
+        page: str | None = f"{url}/api/v1/courses?per_page=100"
+        pages = []
+        while page:
+            response = requests.get(page, headers=headers, timeout=5)
+            pages.append(len(response.json()))
+            page = response.links.get("next", {}).get("url")
+        assert pages == [100, 100, 50]
         process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=5) == 0
+        assert process.wait(timeout=PATIENCE) == 0
         assert "stopped" in process.stdout.read()
+        assert process.stderr.read() == ""  # no RuntimeWarning about sys.modules
     finally:
         process.kill()
         process.stdout.close()
+        process.stderr.close()
         process.wait()

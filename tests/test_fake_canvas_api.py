@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import parse_qs, urlsplit
 
@@ -12,6 +11,7 @@ import requests
 
 from canvas_oauth.testing import FakeCanvas, FakeClock, LiveFakeCanvas, RequestThrottle, mock_canvas
 from canvas_oauth.testing.pagination import ruby_to_i
+from tests.conftest import wait_until
 
 START = 1_700_000_000.0
 
@@ -299,8 +299,7 @@ def test_concurrent_requests_over_http_fill_the_bucket():
         headers = bearer(fake.issue_token()["access_token"])
         url = f"{live.url}/api/v1/courses"
         held = [pool.submit(requests.get, url, headers=headers, timeout=60) for _ in range(2)]
-        while fake.calls["courses"] < 2:
-            time.sleep(0.01)
+        wait_until(lambda: fake.calls["courses"] == 2, "both requests reaching the server")
         refused = requests.get(url, headers=headers, timeout=5)
         assert refused.status_code == 403
         assert refused.text == "403 Forbidden (Rate Limit Exceeded)\n"
@@ -321,21 +320,107 @@ def test_a_slow_fault_holds_the_up_front_cost_too(fake):
     assert fake.throttle.remaining(token, fake.clock.now()) == 599.95
 
 
-def test_concurrent_requests_in_process_fill_the_bucket(monkeypatch):
+def test_concurrent_requests_in_process_fill_the_bucket(held_latency):
     fake = FakeCanvas(clock=FakeClock(start=START), throttle=RequestThrottle(hwm=150))
-    fake.latency["api"] = 1.0
-    release = threading.Event()
-    # The mock sleeps out the latency in the calling thread; here it waits for the test.
-    monkeypatch.setattr(
-        "canvas_oauth.testing.mock.time", type("Clock", (), {"sleep": lambda s: release.wait()})
-    )
+    fake.latency["api"] = 1.0  # the mock sleeps it out in the calling thread: held here
     with mock_canvas(fake), ThreadPoolExecutor(2) as pool:
         headers = bearer(fake.issue_token()["access_token"])
         url = f"{fake.base_url}/api/v1/courses"
         held = [pool.submit(requests.get, url, headers=headers, timeout=60) for _ in range(2)]
-        while fake.calls["courses"] < 2:
-            time.sleep(0.01)
+        wait_until(lambda: fake.calls["courses"] == 2, "both requests reaching the fake")
         assert requests.get(url, headers=headers, timeout=5).status_code == 403
-        release.set()
+        held_latency.set()
         assert [future.result().status_code for future in held] == [200, 200]
     assert fake.calls["throttled"] == 1
+
+
+# -- one course, and enrolling users in it (for bulk jobs) ---------------------------------------
+
+
+def post(fake: FakeCanvas, path: str, token: str, **form: str):
+    return fake.dispatch("POST", path, {}, form, bearer(token))
+
+
+def test_a_course_of_the_user_is_read_by_id(fake):
+    token = fake.issue_token()["access_token"]
+    course, _ = fake.add_courses(n=2)
+    response = get(fake, f"/api/v1/courses/{course.id}", token)
+    assert response.status == 200
+    assert response.json()["name"] == course.name
+    assert fake.calls["course"] == 1
+
+
+def test_a_course_of_someone_else_is_a_permission_401_and_none_is_404(fake):
+    token = fake.issue_token()["access_token"]
+    (theirs,) = fake.add_courses(fake.add_user("Grace Hopper"), n=1)
+    refused = get(fake, f"/api/v1/courses/{theirs.id}", token)
+    assert refused.status == 401
+    assert "WWW-Authenticate" not in refused.headers  # the token is fine: no refresh
+    assert refused.json()["errors"][0]["message"] == "user not authorized to perform that action"
+    assert get(fake, "/api/v1/courses/999", token).status == 404
+
+
+def test_a_teacher_enrolls_a_user(fake):
+    token = fake.issue_token()["access_token"]
+    (course,) = fake.add_courses(n=1, enrollment="teacher")
+    student = fake.add_user("Grace Hopper")
+    form = {"enrollment[user_id]": str(student.id), "enrollment[type]": "StudentEnrollment"}
+    response = post(fake, f"/api/v1/courses/{course.id}/enrollments", token, **form)
+    assert response.status == 200
+    body = response.json()
+    assert (body["course_id"], body["user_id"], body["type"]) == (
+        course.id,
+        student.id,
+        "StudentEnrollment",
+    )
+    assert body["enrollment_state"] == "invited"
+    assert [(c.id, c.enrollment_type) for c in student.courses] == [(course.id, "student")]
+    assert fake.calls["enroll"] == 1
+
+
+@pytest.mark.parametrize(
+    ("teacher", "form", "status", "message"),
+    [
+        (False, {}, 401, None),  # a student of the course may not enroll anyone
+        (True, {"enrollment[type]": "Student"}, 400, "Invalid type"),
+        (True, {"enrollment[user_id]": ""}, 400, "Can't create an enrollment without a user."),
+        (True, {"enrollment[user_id]": "404"}, 404, None),
+        (False, {"enrollment[type]": "Student"}, 400, "Invalid type"),  # checked first
+    ],
+)
+def test_an_enrollment_canvas_refuses(fake, teacher, form, status, message):
+    token = fake.issue_token()["access_token"]
+    (course,) = fake.add_courses(n=1, enrollment="teacher" if teacher else "student")
+    student = fake.add_user("Grace Hopper")
+    form = {"enrollment[user_id]": str(student.id), **form}
+    response = post(fake, f"/api/v1/courses/{course.id}/enrollments", token, **form)
+    assert response.status == status
+    assert "WWW-Authenticate" not in response.headers
+    if message:
+        assert response.json()["message"].startswith(message)
+    assert student.courses == []
+
+
+def test_an_enrollment_without_a_type_is_a_student_one_and_without_anything_is_400(fake):
+    token = fake.issue_token()["access_token"]
+    (course,) = fake.add_courses(n=1, enrollment="teacher")
+    student = fake.add_user("Grace Hopper")
+    path = f"/api/v1/courses/{course.id}/enrollments"
+    assert post(fake, path, token).json() == {"message": "No parameters given"}
+    made = post(fake, path, token, **{"enrollment[user_id]": str(student.id)})
+    assert made.json()["type"] == "StudentEnrollment"
+
+
+def test_enrolling_into_a_course_nobody_has_is_404(fake):
+    token = fake.issue_token()["access_token"]
+    assert post(fake, "/api/v1/courses/7/enrollments", token).status == 404
+
+
+def test_the_course_calls_need_their_scopes(fake):
+    fake.client.require_scopes = True
+    token = fake.issue_token(scopes=["url:GET|/api/v1/courses/:id"])["access_token"]
+    (course,) = fake.add_courses(n=1, enrollment="teacher")
+    assert get(fake, f"/api/v1/courses/{course.id}", token).status == 200
+    refused = post(fake, f"/api/v1/courses/{course.id}/enrollments", token)
+    assert refused.status == 401
+    assert refused.json()["errors"][0]["message"] == "Insufficient scopes on access token."

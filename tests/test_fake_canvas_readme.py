@@ -1,12 +1,14 @@
 """The "Test your views with the fake Canvas" guide's example, run as written there.
 
-The view and the tests are read from ``docs/howto/testing.md`` and executed into this
-module, so pytest collects the guide's own fixtures and tests. The URLconf stands in for
-the user's project.
+The view, its URLconf and the tests are read from ``docs/howto/testing.md`` and executed
+into this module, so pytest collects the guide's own fixtures and tests and the guide's
+routes serve them.
 """
 
+import sys
+import types
+
 import pytest
-from django.urls import include, path
 
 from tests.docs_examples import run_block
 
@@ -15,10 +17,24 @@ PAGE = "howto/testing.md"
 run_block(PAGE, "# myapp/views.py", globals())
 run_block(PAGE, "# tests/test_whoami.py", globals())
 
-urlpatterns = [
-    path("oauth/", include("canvas_oauth.urls")),
-    path("whoami/", globals()["whoami"]),
-]
+
+def guide_urlpatterns():
+    """Run the guide's URLconf, its `from myapp import views` answered by this module."""
+    namespace: dict = {}
+    stand_in = types.SimpleNamespace(views=types.SimpleNamespace(whoami=globals()["whoami"]))
+    previous = sys.modules.get("myapp")
+    sys.modules["myapp"] = stand_in
+    try:
+        run_block(PAGE, "# myproject/urls.py", namespace)
+    finally:
+        if previous is None:
+            del sys.modules["myapp"]
+        else:
+            sys.modules["myapp"] = previous
+    return namespace["urlpatterns"]
+
+
+urlpatterns = guide_urlpatterns()
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls(__name__)]
 

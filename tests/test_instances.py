@@ -4,6 +4,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from django.test import override_settings
+from django.utils.html import escape
 
 from canvas_oauth import instances
 from canvas_oauth.checks import check_settings
@@ -111,10 +112,34 @@ def test_a_domain_off_the_list_gets_an_error_and_nothing_leaves(browser, two_can
     use_domain(browser, "evil.example")
     response = browser.get("/canvas/")
     assert response.status_code == 400
-    assert b"not set up to connect to that Canvas" in response.content
+    assert b"not set up to connect to the Canvas instance &quot;evil.example&quot;." in (
+        response.content
+    )
     response = browser.get("/oauth/authorize", {"domain": "evil.example", "next": "/"})
     assert response.status_code == 400
     assert east.calls.total() == west.calls.total() == 0
+
+
+@pytest.mark.parametrize(
+    "domain",
+    [
+        "evil<script>alert(1)<.example",  # a host to urlsplit: refused as not configured
+        "<script>alert(1)</script>",  # not a host at all
+    ],
+)
+def test_the_refused_domain_is_named_escaped(browser, two_canvases, domain):
+    use_domain(browser, domain)
+    response = browser.get("/canvas/")
+    assert response.status_code == 400
+    assert b"<script>" not in response.content
+    assert b"the Canvas instance &quot;" in response.content
+    assert escape(domain.lower()).encode() in response.content.lower()
+
+
+def test_a_long_refused_domain_is_cut_short():
+    error = UnknownCanvasInstanceError(domain="a" * 10_000 + ".example\n")
+    assert len(error.domain) == 255
+    assert "\n" not in error.message
 
 
 def test_no_domain_at_all_asks_for_a_launch(browser, two_canvases):

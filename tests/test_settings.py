@@ -3,11 +3,12 @@
 from datetime import timedelta
 
 import pytest
+from django.contrib.sessions.middleware import SessionMiddleware
 from django.core import checks
 from django.test import override_settings
 
 from canvas_oauth import conf
-from canvas_oauth.checks import check_settings
+from canvas_oauth.checks import check_middleware_order, check_settings, check_urls_included
 
 
 def ids(messages):
@@ -110,6 +111,50 @@ def test_missing_required_settings_are_reported_not_raised(settings):
 def test_missing_middleware_is_a_warning(settings):
     settings.MIDDLEWARE = [m for m in settings.MIDDLEWARE if "canvas_oauth" not in m]
     assert ids(check_settings()) == ["canvas_oauth.W001"]
+
+
+SESSION = "django.contrib.sessions.middleware.SessionMiddleware"
+AUTH = "django.contrib.auth.middleware.AuthenticationMiddleware"
+OAUTH = "canvas_oauth.middleware.OAuthMiddleware"
+
+
+class OwnSessionMiddleware(SessionMiddleware):
+    """A project's own session middleware, in Django's place."""
+
+
+@pytest.mark.parametrize(
+    ("middleware", "expected"),
+    [
+        ([SESSION, AUTH, OAUTH], []),
+        ([f"{__name__}.OwnSessionMiddleware", AUTH, OAUTH], []),
+        ([OAUTH, SESSION, AUTH], ["SessionMiddleware comes after", "AuthenticationMiddleware"]),
+        ([SESSION, OAUTH, AUTH], ["AuthenticationMiddleware comes after"]),
+        ([AUTH, OAUTH], ["SessionMiddleware is not in MIDDLEWARE"]),
+        (["not.a.Module", SESSION, AUTH, OAUTH], []),
+        ([SESSION, AUTH], []),  # no OAuthMiddleware at all: W001's business
+    ],
+)
+def test_oauth_middleware_must_come_after_session_and_auth(middleware, expected):
+    with override_settings(MIDDLEWARE=middleware):
+        messages = check_middleware_order()
+    assert ids(messages) == ["canvas_oauth.W004"] * len(expected)
+    for message, text in zip(messages, expected, strict=True):
+        assert message.msg.startswith(text)
+        assert f"Put {OAUTH} after django.contrib." in message.hint
+
+
+def test_urls_not_included_is_a_warning_naming_the_include():
+    assert check_urls_included() == []
+    with override_settings(ROOT_URLCONF="tests.urls_without_oauth"):
+        messages = checks.run_checks(tags=[checks.Tags.urls])
+    (warning,) = [m for m in messages if m.id == "canvas_oauth.W005"]
+    assert "'canvas-oauth-callback' does not reverse" in warning.msg
+    assert 'include("canvas_oauth.urls")' in warning.hint
+
+
+def test_the_urls_check_needs_a_urlconf():
+    with override_settings(ROOT_URLCONF=None):
+        assert check_urls_included() == []
 
 
 def test_checks_run_through_djangos_framework():

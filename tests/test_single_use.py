@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
@@ -12,6 +11,7 @@ from django.db import connection
 from django.test import Client
 
 from canvas_oauth.models import CanvasOAuth2Token
+from tests.conftest import PATIENCE, wait_until
 
 LATENCY = 0.5  # long enough for the second callback to arrive while the first waits
 
@@ -36,10 +36,7 @@ def twin(client: Client) -> Client:
 
 
 def wait_for_exchange(fake) -> None:
-    deadline = time.monotonic() + 10
-    while fake.calls["token:authorization_code"] == 0:
-        assert time.monotonic() < deadline, "the first callback never reached Canvas"
-        time.sleep(0.01)
+    wait_until(lambda: fake.calls["token:authorization_code"] > 0, "the first callback at Canvas")
 
 
 def path_of(url: str) -> str:
@@ -58,8 +55,8 @@ def test_two_callbacks_with_one_state_in_one_session_exchange_once(browser, live
     first = in_thread(lambda: browser.get(callback).status_code, statuses)
     wait_for_exchange(live_fake_canvas)
     second = in_thread(lambda: twin(browser).get(callback).status_code, statuses)
-    first.join(10)
-    second.join(10)
+    first.join(PATIENCE)
+    second.join(PATIENCE)
     assert sorted(statuses) == [302, 400]
     assert live_fake_canvas.calls["token:authorization_code"] == 1
     assert CanvasOAuth2Token.objects.count() == 1
@@ -79,7 +76,7 @@ def test_two_claims_of_one_popup_answer_exchange_once(browser, live_fake_canvas)
 
     threads = [in_thread(lambda c=c: claim(c), statuses) for c in (browser, twin(browser))]
     for thread in threads:
-        thread.join(10)
+        thread.join(PATIENCE)
     assert sorted(statuses) == [200, 400]
     assert live_fake_canvas.calls["token:authorization_code"] == 1
     assert CanvasOAuth2Token.objects.count() == 1

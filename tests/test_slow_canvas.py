@@ -11,7 +11,6 @@ from __future__ import annotations
 import multiprocessing
 import sqlite3
 import threading
-import time
 from datetime import timedelta
 
 import pytest
@@ -21,7 +20,7 @@ from canvas_oauth import breaker, claims, tokens
 from canvas_oauth.canvas import TokenGrant
 from canvas_oauth.exceptions import MissingTokenError, TokenRefreshError
 from canvas_oauth.models import CanvasOAuth2Token
-from tests.conftest import store_token
+from tests.conftest import PATIENCE, store_token, wait_until
 
 BUFFER = timedelta(minutes=5)
 
@@ -51,8 +50,10 @@ def in_thread(call):
 
 
 def until_canvas_is_asked(fake_canvas, done):
-    while fake_canvas.calls["token:refresh_token"] == 0 and not done.is_set():
-        time.sleep(0.01)
+    wait_until(
+        lambda: fake_canvas.calls["token:refresh_token"] > 0 or done.is_set(),
+        "the refresh reaching Canvas",
+    )
 
 
 @pytest.mark.django_db
@@ -68,16 +69,17 @@ def test_an_early_refresh_that_fails_serves_the_still_valid_token(user, fake_can
 
 @pytest.mark.django_db(transaction=True)
 def test_a_waiter_on_an_expired_token_gives_up_after_the_refresh_wait(
-    user, expired_token, fake_canvas, settings
+    user, expired_token, fake_canvas, settings, held_latency
 ):
     settings.CANVAS_OAUTH_REFRESH_WAIT = 0.2
-    fake_canvas.latency["token"] = 2.0
+    fake_canvas.latency["token"] = 2.0  # held at Canvas until released
     first, done, thread = in_thread(lambda: tokens.get_token(user).access_token)
     until_canvas_is_asked(fake_canvas, done)
     with pytest.raises(TokenRefreshError):
         tokens.get_token(user)
     assert not done.is_set()  # it gave up while the refresh was still at Canvas
-    thread.join(10)
+    held_latency.set()
+    thread.join(PATIENCE)
     assert fake_canvas.is_live(first[0])
     assert fake_canvas.calls["token:refresh_token"] == 1
 
@@ -190,13 +192,15 @@ def test_a_refresh_leaves_a_sqlite_file_writable_while_canvas_answers(
     path = config["db_name"]
     context = multiprocessing.get_context("spawn")
 
-    fake.latency["token"] = 1.5  # under the 3 s deadline
+    fake.latency["token"] = 1.5  # under the worker's deadline
     results = context.Queue()
     worker = context.Process(target=refresh_in_own_process, args=(config, results))
     worker.start()
-    deadline = time.monotonic() + 60
-    while fake.calls["token:refresh_token"] == 0 and time.monotonic() < deadline:
-        time.sleep(0.01)
+    wait_until(
+        lambda: fake.calls["token:refresh_token"] > 0 or not results.empty(),
+        "the refresh reaching Canvas",
+        patience=60,
+    )
     if fake.calls["token:refresh_token"] == 0:
         pytest.fail(f"the refresh never reached Canvas: {results.get(timeout=5)}")
     # Another worker of the site writes, and would fail at once if the file were locked.

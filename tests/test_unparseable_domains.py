@@ -4,10 +4,11 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.http import HttpResponse
 from django.urls import path
+from django.utils.html import escape
 
 from canvas_oauth import instances
 from canvas_oauth.api import CanvasSession
-from canvas_oauth.exceptions import UnknownCanvasInstanceError
+from canvas_oauth.exceptions import MAX_DOMAIN_SHOWN, UnknownCanvasInstanceError, bounded_text
 from canvas_oauth.models import CanvasDeveloperKey
 from canvas_oauth.oauth import get_oauth_token
 from canvas_oauth.tokens import get_token_for_user
@@ -36,25 +37,29 @@ def named_domain_page(request):
 urlpatterns = [path("named/", named_domain_page), *site_urlpatterns]
 
 
-def assert_refused(response, fake):
+def assert_refused(response, fake, domain):
     assert response.status_code == 400
-    assert b"not set up to connect to that Canvas" in response.content
+    shown = escape(bounded_text(domain, MAX_DOMAIN_SHOWN))  # control characters as spaces
+    named = f"not set up to connect to the Canvas instance &quot;{shown}&quot;."
+    assert named.encode() in response.content
     assert fake.calls.total() == 0
 
 
 @pytest.mark.parametrize("domain", UNPARSEABLE)
 def test_authorize_view(browser, fake_canvas, domain):
-    assert_refused(browser.get("/oauth/authorize", {"domain": domain, "next": "/"}), fake_canvas)
+    assert_refused(
+        browser.get("/oauth/authorize", {"domain": domain, "next": "/"}), fake_canvas, domain
+    )
     popup = browser.get("/oauth/authorize", {"domain": domain, "popup": "1"})
-    assert_refused(popup, fake_canvas)
+    assert_refused(popup, fake_canvas, domain)
     silent = browser.get("/oauth/authorize", {"domain": domain, "prompt": "none"})
-    assert_refused(silent, fake_canvas)
+    assert_refused(silent, fake_canvas, domain)
 
 
 @pytest.mark.urls(__name__)
 @pytest.mark.parametrize("domain", UNPARSEABLE)
 def test_get_oauth_token_through_the_middleware(browser, fake_canvas, domain):
-    assert_refused(browser.get("/named/", {"domain": domain}), fake_canvas)
+    assert_refused(browser.get("/named/", {"domain": domain}), fake_canvas, domain)
 
 
 @pytest.mark.parametrize("domain", UNPARSEABLE)
@@ -63,7 +68,7 @@ def test_session_resolver(browser, fake_canvas, settings, domain):
     session = browser.session
     session[instances.SESSION_KEY] = domain
     session.save()
-    assert_refused(browser.get("/canvas/"), fake_canvas)
+    assert_refused(browser.get("/canvas/"), fake_canvas, domain)
 
 
 @pytest.mark.parametrize(
@@ -80,7 +85,9 @@ def test_lti_launch_resolver(browser, fake_canvas, settings, claims):
     if "iss" in claims:  # an issuer that is not a host is ignored: the default applies
         assert response.status_code == 302
     else:
-        assert_refused(response, fake_canvas)
+        assert_refused(
+            response, fake_canvas, claims[instances.LTI_CUSTOM_CLAIM]["canvas_api_domain"]
+        )
 
 
 @pytest.mark.parametrize("domain", UNPARSEABLE)

@@ -30,13 +30,17 @@ Conveniences for tests::
     fake.latency["api"] = 0.5                  # requests stay in flight, holding 50 units
 """
 
+from typing import TYPE_CHECKING, Any
+
 from .clock import FakeClock
 from .mock import mock_canvas
 from .provider import AuthorizationError, FakeCanvas
 from .records import FakeClient, FakeUser, TokenRecord
-from .server import LiveFakeCanvas
 from .throttle import RequestThrottle
 from .wire import FakeResponse
+
+if TYPE_CHECKING:
+    from .server import LiveFakeCanvas
 
 __all__ = [
     "AuthorizationError",
@@ -50,3 +54,17 @@ __all__ = [
     "TokenRecord",
     "mock_canvas",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """Import ``LiveFakeCanvas`` on first use.
+
+    ``python -m canvas_oauth.testing.server`` imports this package before it runs the
+    server module as ``__main__``: had the package imported that module already, it would
+    run a second copy of it, and Python warns (``RuntimeWarning: ... found in sys.modules``).
+    """
+    if name == "LiveFakeCanvas":
+        from .server import LiveFakeCanvas
+
+        return LiveFakeCanvas
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -31,11 +31,11 @@ from . import errors
 from .api import COURSES_SCOPE as COURSES_SCOPE
 from .api import PAGE_VIEWS_SCOPE as PAGE_VIEWS_SCOPE
 from .api import USERS_SELF_SCOPE as USERS_SELF_SCOPE
-from .api import ApiEndpoint
 from .authorization import CODE_TTL as CODE_TTL
 from .authorization import OOB_REDIRECT as OOB_REDIRECT
 from .authorization import AuthorizationEndpoint
 from .clock import FakeClock
+from .courses import CourseEndpoint, call_name
 from .faults import DEFAULT_DELAY, FaultPlan, faulty_answer
 from .pagination import MAX_PER_PAGE
 from .records import DEFAULT_REDIRECT_URI as DEFAULT_REDIRECT_URI
@@ -94,7 +94,7 @@ class AuthorizationError(Exception):
         self.response = response
 
 
-class FakeCanvas(AuthorizationEndpoint, TokenEndpoint, ApiEndpoint):
+class FakeCanvas(AuthorizationEndpoint, TokenEndpoint, CourseEndpoint):
     """Play Canvas's OAuth2 provider and a little of its API for tests and demos."""
 
     def __init__(
@@ -372,6 +372,9 @@ class FakeCanvas(AuthorizationEndpoint, TokenEndpoint, ApiEndpoint):
             user_id, page_views = user_route.groups()
             handler = self._user_page_views if page_views else self._user
             return "api", lambda query, form, headers: handler(user_id, query, headers)
+        course_handler = self._course_route(method, path)
+        if course_handler is not None:
+            return "api", course_handler
         if path.startswith("/login"):
             return "authorize", lambda *_: text_response(405, "Method Not Allowed")
         endpoint = "api" if path.startswith("/api/") else ""
@@ -399,7 +402,7 @@ class FakeCanvas(AuthorizationEndpoint, TokenEndpoint, ApiEndpoint):
             self.calls["revoke"] += 1
         elif endpoint == "api":
             path = path.rstrip("/")
-            name = _API_CALLS.get(path)
+            name = _API_CALLS.get(path) or call_name(method, path)
             user_route = _USER_PATH.fullmatch(path)
             if name is None and user_route is not None:
                 name = "page_views" if user_route.group(2) else "users"

@@ -3,7 +3,9 @@
 Run it in the foreground with::
 
     python -m canvas_oauth.testing.server --port 8001 --client-id 10000000000001 \\
-        --client-secret s3cret --auto-approve
+        --client-secret s3cret --auto-approve --courses 250 --user "Grace Hopper"
+
+The options are described in the docs' reference ("The fake Canvas on the command line").
 """
 
 from __future__ import annotations
@@ -32,11 +34,18 @@ class _Server(ThreadingHTTPServer):
     verbose = False  # log every request (``--verbose``)
     # socketserver's default backlog of 5 makes concurrent clients wait a 1 s SYN retry.
     request_queue_size = 128
+    # How often serve_until_stopped looks at ``stopping`` while no request comes.
+    timeout = 0.05
 
     def __init__(self, address: tuple[str, int], fake: FakeCanvas) -> None:
         super().__init__(address, _Handler)
         self.fake = fake
         self.stopping = threading.Event()
+
+    def serve_until_stopped(self) -> None:
+        """Serve requests until ``stopping`` is set, looking at it every ``timeout`` seconds."""
+        while not self.stopping.is_set():
+            self.handle_request()
 
     def handle_error(self, request: object, client_address: object) -> None:
         """Ignore clients that hung up first (a timed-out client, a dropped socket)."""
@@ -116,8 +125,7 @@ class LiveFakeCanvas:
         self.port = self._server.server_address[1]
         self.fake.base_url = self.url
         self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},
+            target=self._server.serve_until_stopped,
             name=f"fake-canvas-{self.port}",
             daemon=True,
         )
@@ -127,12 +135,14 @@ class LiveFakeCanvas:
     def stop(self) -> None:
         """Stop serving, waking any request that is sleeping in a slow fault."""
         server, thread = self._server, self._thread
-        if server is None or thread is None:
+        if server is None:
             return
         server.stopping.set()
-        server.shutdown()
+        # A thread that never started (Ctrl-C inside start()) has nothing to wait for;
+        # socketserver's shutdown() would wait for it forever.
+        if thread is not None and thread.ident is not None:
+            thread.join()  # its loop sees ``stopping`` within a poll
         server.server_close()
-        thread.join(timeout=5)
         self._server = self._thread = None
 
     def __enter__(self) -> LiveFakeCanvas:
@@ -153,24 +163,60 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m canvas_oauth.testing.server",
         description="Run a fake Canvas OAuth2 provider for demos and browser tests.",
     )
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8001)
-    parser.add_argument("--client-id", default=DEFAULT_CLIENT_ID)
-    parser.add_argument("--client-secret", default=DEFAULT_CLIENT_SECRET)
-    parser.add_argument("--client-name", default="Canvas OAuth demo")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (%(default)s)")
+    parser.add_argument(
+        "--port", type=int, default=8001, help="port to listen on (%(default)s; 0: any free one)"
+    )
+    parser.add_argument(
+        "--client-id", default=DEFAULT_CLIENT_ID, help="the developer key's ID (%(default)s)"
+    )
+    parser.add_argument(
+        "--client-secret",
+        default=DEFAULT_CLIENT_SECRET,
+        metavar="SECRET",
+        help="the developer key's secret (default: the one the tutorial sets)",
+    )
+    parser.add_argument(
+        "--client-name",
+        default="Canvas OAuth demo",
+        metavar="NAME",
+        help="the key's name, shown on the consent page (%(default)s)",
+    )
     parser.add_argument(
         "--redirect-uri",
         action="append",
         dest="redirect_uris",
+        metavar="URI",
         help=f"a redirect URI the developer key lists, matched exactly (repeatable; "
         f"default: {DEMO_REDIRECT_URI}, the demo site's callback)",
     )
     parser.add_argument(
         "--legacy-redirect-uri",
+        metavar="URI",
         help="the key's legacy redirect URI: any URL on its scheme and host or a subdomain "
         "is accepted (for example http://127.0.0.1/ for every local port)",
     )
-    parser.add_argument("--user-name", default="Ada Lovelace")
+    parser.add_argument(
+        "--user-name",
+        default="Ada Lovelace",
+        metavar="NAME",
+        help="the first Canvas user's name (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--user",
+        action="append",
+        dest="users",
+        default=[],
+        metavar="NAME",
+        help="another Canvas user, shown on the login page (repeatable)",
+    )
+    parser.add_argument(
+        "--courses",
+        type=_count,
+        default=0,
+        metavar="N",
+        help="enrol every user in N courses, listed by GET /api/v1/courses (default 0)",
+    )
     parser.add_argument(
         "--auto-approve", action="store_true", help="skip the consent page and redirect at once"
     )
@@ -179,8 +225,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _count(text: str) -> int:
+    """Read a whole number, 0 or more (argparse shows the message)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number, 0 or more")
+    return value
+
+
 def fake_from_options(options: argparse.Namespace) -> FakeCanvas:
-    """Build the fake the command line describes."""
+    """Build the fake the command line describes, with its users and their courses."""
     fake = FakeCanvas(
         client_id=options.client_id,
         client_secret=options.client_secret,
@@ -191,32 +248,46 @@ def fake_from_options(options: argparse.Namespace) -> FakeCanvas:
         auto_approve=options.auto_approve,
     )
     fake.users[0].name = options.user_name
+    for name in options.users:
+        fake.add_user(name)
+    for user in fake.users:
+        fake.add_courses(user, options.courses)
     return fake
+
+
+def _summary(live: LiveFakeCanvas) -> str:
+    fake = live.fake
+    users = ", ".join(f"{user.name} ({len(user.courses)} courses)" for user in fake.users)
+    return f"Fake Canvas listening on {live.url} (client_id {fake.client_id}); users: {users}"
 
 
 def main(argv: Sequence[str] | None = None, stop: threading.Event | None = None) -> int:
     """Serve until Ctrl-C, SIGTERM or ``stop`` is set; return the exit status."""
     options = build_parser().parse_args(argv)
-    fake = fake_from_options(options)
-    stop = stop or threading.Event()
-    previous_handler = None
-    if threading.current_thread() is threading.main_thread():
+    live = LiveFakeCanvas(fake_from_options(options), host=options.host, port=options.port)
+    stopping = stop or threading.Event()
+    # Signals are handled only in the main thread; a test may run main() in another.
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous_handler = signal.getsignal(signal.SIGTERM)
 
-        def on_sigterm(signum: int, frame: FrameType | None) -> None:
-            stop.set()
+    def on_sigterm(signum: int, frame: FrameType | None) -> None:
+        stopping.set()
 
-        previous_handler = signal.signal(signal.SIGTERM, on_sigterm)
-    live = LiveFakeCanvas(fake, host=options.host, port=options.port).start(options.verbose)
-    print(f"Fake Canvas listening on {live.url} (client_id {fake.client_id})", flush=True)
+    # Everything after the SIGTERM handler is installed is inside the try: a Ctrl-C or a
+    # SIGTERM that comes early, while the server starts, still stops it cleanly.
     try:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, on_sigterm)
+        live.start(options.verbose)
+        print(_summary(live), flush=True)
         # Short waits keep the main thread responsive to Ctrl-C.
-        while not stop.wait(0.1):
+        while not stopping.wait(0.1):
             pass
     except KeyboardInterrupt:
         pass
     finally:
         live.stop()
-        if previous_handler is not None:
+        if in_main_thread:
             signal.signal(signal.SIGTERM, previous_handler)
     print("Fake Canvas stopped", flush=True)
     return 0

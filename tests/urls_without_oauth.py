@@ -1,0 +1,6 @@
+"""A project's URLconf that forgot ``include("canvas_oauth.urls")``."""
+
+from django.contrib import admin
+from django.urls import path
+
+urlpatterns = [path("admin/", admin.site.urls)]
