@@ -93,6 +93,8 @@ def test_an_unread_row_is_dumped_as_stored(rows):
     row = CanvasOAuth2Token.objects.get(pk=token.pk)
     field = CanvasOAuth2Token._meta.get_field("refresh_token")
     assert field.value_to_string(row) == stored("canvasoauth2token", "refresh_token", token.pk)
+    deferred = CanvasOAuth2Token.objects.defer("refresh_token").get(pk=token.pk)
+    assert crypto.decrypt(field.value_to_string(deferred)) == token.refresh_token
 
 
 def test_a_plaintext_row_of_an_older_version_is_dumped_encrypted(rows, tmp_path):
