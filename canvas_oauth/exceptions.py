@@ -111,19 +111,59 @@ class InvalidOAuthReturnError(CanvasOAuthError):
     default_message = "Canvas sent back an authorization response we cannot use."
 
 
+# What the error page says for each code Canvas (RFC 6749 §4.1.2.1, and Canvas's own) may
+# send back to the callback. Anyone can link a visitor to the callback with any ``error``,
+# so the page words every answer itself and never echoes the query.
+_TRY_LATER = "Canvas could not authorize this application just now. Please try again in a moment."
+_ADMINS = (
+    "Canvas refused this application's authorization request. "
+    "Please tell this site's administrators."
+)
+DENIAL_MESSAGES = {
+    "access_denied": "You declined access to your Canvas account, so this page cannot continue.",
+    "invalid_scope": (
+        "Canvas refused the permissions this application asked for. "
+        "Please tell this site's administrators."
+    ),
+    "unauthorized_client": (
+        "This application is not enabled for your Canvas account. "
+        "Please tell this site's administrators."
+    ),
+    "client_not_allowed_for_user": (
+        "Your Canvas account may not authorize this application. "
+        "Please ask your Canvas administrator."
+    ),
+    "login_required": "Please log in to Canvas, then try again.",
+    "interaction_required": "Canvas needs you to approve this application. Please try again.",
+    "invalid_request": _ADMINS,
+    "unsupported_response_type": _ADMINS,
+    "unsupported_prompt_type": _ADMINS,
+    "server_error": _TRY_LATER,
+    "temporarily_unavailable": _TRY_LATER,
+}
+DENIED_MESSAGE = "Canvas did not authorize this application."
+
+
 class AuthorizationDeniedError(CanvasOAuthError):
-    """Canvas redirected back with an ``error`` instead of a code."""
+    """Canvas redirected back with an ``error`` instead of a code.
+
+    The message is ours, chosen by the error code (``DENIAL_MESSAGES``, or a generic one).
+    Canvas's description is added only with ``show_description``: when the state named a
+    live dance of the user who sees the page, so that the text came from Canvas through
+    that dance's redirect, not from a link someone else wrote.
+    """
 
     status_code = 403
     code = "authorization_denied"
 
-    def __init__(self, error: str, description: str = "") -> None:
+    def __init__(
+        self, error: str, description: str = "", *, show_description: bool = False
+    ) -> None:
         self.error = error = bounded_text(error)
         self.description = description = bounded_text(description)
-        if error == "access_denied":
-            message = "You declined access to your Canvas account, so this page cannot continue."
-        else:
-            message = f"Canvas did not authorize this application: {description or error}"
+        message = DENIAL_MESSAGES.get(error, DENIED_MESSAGE)
+        if show_description and description:
+            message = f"{message} Canvas said: {description}"
         super().__init__(message)
 
 

@@ -21,6 +21,16 @@ class Ciphertext(str):
     """A value as stored: still encrypted, decrypted only when the attribute is read."""
 
 
+class _FromDump(str):
+    """A stored value read from a serialised dump (``loaddata``): written back as it is.
+
+    Not a ``Ciphertext``, so that ``loaddata``'s raw save, which reads the attribute,
+    neither decrypts it (a dump made under other keys must load, and be reported when read
+    like any row no key decrypts) nor encrypts it a second time. Until saved, the attribute
+    holds the text as the dump has it; rows read back from the database decrypt as usual.
+    """
+
+
 class _DecryptingAttribute(DeferredAttribute):
     # Decrypting lazily keeps the hot path cheap: get_oauth_token reads the access token
     # but never the refresh token.
@@ -67,14 +77,52 @@ class EncryptedTextField(_TextField):
         # value is encrypted here rather than later: Django's save() keeps what this
         # returns in its frames, which an error report of a crash would show.
         value = model_instance.__dict__.get(self.attname)
-        if value is None or isinstance(value, Ciphertext):
+        if value is None or isinstance(value, (Ciphertext, _FromDump)):
             return value
         return Ciphertext(crypto.encrypt(value))
 
     @sensitive_variables()
     def get_prep_value(self, value: Any) -> Any:
+        if isinstance(value, _FromDump):
+            return str(value)
+        # A str marked by to_python below is no stored value: only a dump's is.
         value = super().get_prep_value(value)
         if value is None or isinstance(value, Ciphertext):
             # Unchanged since it was loaded: write the same ciphertext back.
             return value if value is None or crypto.is_encrypted(value) else crypto.encrypt(value)
         return crypto.encrypt(value)
+
+    # Serialisation (dumpdata, loaddata, django.core.serializers): a dump holds what the
+    # database holds, never a plaintext. Every serializer writes value_to_string and reads
+    # back through to_python.
+
+    @sensitive_variables()
+    def value_to_string(self, obj: Any) -> str:
+        # The stored form when the row was not read yet; a value read (decrypted) or set
+        # since, or a plaintext row of an older version, is encrypted on the way out.
+        value = obj.__dict__.get(self.attname)
+        if value is None:
+            value = self.value_from_object(obj)  # deferred: loaded (and decrypted) now
+        if isinstance(value, _FromDump) or (
+            isinstance(value, Ciphertext) and crypto.is_encrypted(value)
+        ):
+            return str(value)
+        return crypto.encrypt(str(value))
+
+    def to_python(self, value: Any) -> Any:
+        # A dump's value that carries the ciphertext marker is the stored form, whether or
+        # not a configured key decrypts it (a dump from another key set is kept, and is
+        # reported when read). A value without it is a plaintext (a dump of an older
+        # version): it is encrypted when saved. Forms and full_clean() go through clean(),
+        # which never keeps the mark: a value typed in is always encrypted as typed.
+        value = super().to_python(value)
+        # Only a plain str: a Ciphertext (get_prep_value passes its value here) stays one.
+        if type(value) is str and crypto.is_encrypted(value):
+            return _FromDump(value)
+        return value
+
+    def clean(self, value: Any, model_instance: Any) -> Any:
+        cleaned = super().clean(value, model_instance)
+        if isinstance(cleaned, _FromDump) and not isinstance(value, _FromDump):
+            return str(cleaned)
+        return cleaned

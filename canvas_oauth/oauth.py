@@ -274,8 +274,11 @@ def _finish_dance(request: HttpRequest) -> HttpResponse:
     error = params.get("error")
     if error and not state_value:
         # Canvas omits state on some refusals (spec §1.3, §9.3), so no dance is named:
-        # show the refusal to this window, logged in or not (a popup may have no session).
-        raise AuthorizationDeniedError(error, params.get("error_description", ""))
+        # show the refusal to this window, logged in or not (a popup may have no session),
+        # in our words only: anyone can write such a link (security.md, "Error pages").
+        denied = AuthorizationDeniedError(error, params.get("error_description", ""))
+        logger.info("Canvas refused an authorization: %s (%s)", denied.error, denied.description)
+        raise denied
     popup_dance = state.popup_dance(state_value) if state_value else None
     if popup_dance is not None:
         _refuse_popup_dance(popup_dance)
@@ -303,7 +306,10 @@ def _finish_own_dance(
         # Canvas needs the user after all: ask them, the ordinary way, on the same Canvas.
         return handle_missing_token(request, dance.next_url, domain=dance.domain)
     if error:
-        denied = AuthorizationDeniedError(error, params.get("error_description", ""))
+        # The state named this user's own live dance: the text came through Canvas's redirect.
+        denied = AuthorizationDeniedError(
+            error, params.get("error_description", ""), show_description=True
+        )
         logger.info("Canvas refused authorization for user %s: %s", request.user.pk, denied.error)
         raise denied
     code = params.get("code")

@@ -45,6 +45,8 @@ def returned(request: HttpRequest, dance: state.PendingDance) -> HttpResponse:
     code = params.get("code")
     if error:
         answer = {"error": error, "error_description": params.get("error_description", "")}
+        # Not the description: this page has no user to match the dance with, and anyone
+        # who started a popup dance knows its state (the user's /oauth/complete shows it).
         failure: CanvasOAuthError | None = AuthorizationDeniedError(
             error, answer["error_description"]
         )
@@ -89,7 +91,10 @@ def complete(request: HttpRequest) -> HttpResponse:
     if "code" not in answer:
         if answer.get("error") == "invalid_return":
             raise InvalidOAuthReturnError()
-        raise AuthorizationDeniedError(answer.get("error", ""), answer.get("error_description", ""))
+        # This user's own dance: the description came through Canvas's redirect to the popup.
+        raise AuthorizationDeniedError(
+            answer.get("error", ""), answer.get("error_description", ""), show_description=True
+        )
     oauth.exchange_and_store(request, dance, answer["code"])
     logger.info("Completed a popup authorization for user %s", request.user.pk)
     return JsonResponse(

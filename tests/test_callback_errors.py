@@ -96,7 +96,8 @@ def test_other_canvas_errors_show_the_description_escaped(browser, fake_canvas):
 
 
 def test_canvas_refusal_without_state_is_shown(browser, fake_canvas):
-    # client_not_allowed_for_user comes back without state (spec 1.3).
+    # client_not_allowed_for_user comes back without state (spec 1.3). No dance is named,
+    # so the page says our words for the code, not the description anyone could write.
     response = browser.get(
         CALLBACK,
         {
@@ -105,7 +106,8 @@ def test_canvas_refusal_without_state_is_shown(browser, fake_canvas):
         },
     )
     assert response.status_code == 403
-    assert b"does not have permission" in response.content
+    assert b"Your Canvas account may not authorize this application" in response.content
+    assert b"does not have permission" not in response.content
 
 
 @pytest.mark.parametrize(

@@ -62,7 +62,9 @@ def scope_refused(fake_canvas, settings):
 
 def assert_scope_refusal_page(response):
     assert response.status_code == 403
-    assert b"A requested scope is invalid" in response.content
+    # No state names a dance: our words for the code, never the description of a link.
+    assert b"Canvas refused the permissions this application asked for" in response.content
+    assert b"A requested scope is invalid" not in response.content
     assert not CanvasOAuth2Token.objects.exists()
 
 
