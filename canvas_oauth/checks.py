@@ -126,9 +126,10 @@ _NEEDED_BEFORE_MIDDLEWARE = (
 def check_middleware_order(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
     """Warn when ``OAuthMiddleware`` comes before the session or authentication middleware."""
     middleware = list(getattr(django_settings, "MIDDLEWARE", None) or [])
-    if MIDDLEWARE_PATH not in middleware:
+    ours = [i for i, path in enumerate(middleware) if _is_subclass_path(path, MIDDLEWARE_PATH)]
+    if not ours:
         return []  # W001 says so
-    position = middleware.index(MIDDLEWARE_PATH)
+    position = ours[0]
     messages: list[checks.CheckMessage] = []
     for needed in _NEEDED_BEFORE_MIDDLEWARE:
         found = [i for i, path in enumerate(middleware) if _is_subclass_path(path, needed)]
@@ -359,7 +360,10 @@ def _check_common(s: conf.CanvasOAuthSettings) -> list[checks.CheckMessage]:
             )
         )
     errors.extend(_check_keys(s.encryption_keys))
-    if MIDDLEWARE_PATH not in getattr(django_settings, "MIDDLEWARE", []):
+    if not any(
+        _is_subclass_path(path, MIDDLEWARE_PATH)
+        for path in getattr(django_settings, "MIDDLEWARE", None) or []
+    ):
         errors.append(
             checks.Warning(
                 f"{MIDDLEWARE_PATH} is not in MIDDLEWARE.",

@@ -9,6 +9,7 @@ from django.test import override_settings
 
 from canvas_oauth import conf
 from canvas_oauth.checks import check_middleware_order, check_settings, check_urls_included
+from canvas_oauth.middleware import OAuthMiddleware
 
 
 def ids(messages):
@@ -141,6 +142,20 @@ def test_oauth_middleware_must_come_after_session_and_auth(middleware, expected)
     for message, text in zip(messages, expected, strict=True):
         assert message.msg.startswith(text)
         assert f"Put {OAUTH} after django.contrib." in message.hint
+
+
+class OwnOAuthMiddleware(OAuthMiddleware):
+    """A project's own subclass of OAuthMiddleware, in its place."""
+
+
+def test_a_subclass_of_oauth_middleware_counts_as_it():
+    own = f"{__name__}.OwnOAuthMiddleware"
+    with override_settings(MIDDLEWARE=[SESSION, AUTH, own]):
+        assert ids(check_settings()) == []
+        assert check_middleware_order() == []
+    with override_settings(MIDDLEWARE=[own, SESSION, AUTH]):
+        assert ids(check_settings()) == []
+        assert ids(check_middleware_order()) == ["canvas_oauth.W004"] * 2
 
 
 def test_urls_not_included_is_a_warning_naming_the_include():
