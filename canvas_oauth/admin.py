@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.exceptions import DisallowedModelAdminLookup
 from django.core.exceptions import FieldDoesNotExist
 from django.db.models import Model, QuerySet
 from django.db.models.constants import LOOKUP_SEP
@@ -48,9 +49,15 @@ class DomainFilter(admin.SimpleListFilter):
     def queryset(
         self, request: HttpRequest, queryset: QuerySet[CanvasOAuth2Token]
     ) -> QuerySet[CanvasOAuth2Token]:
-        if self.value():
-            return queryset.filter(domain=self.value())
-        return queryset
+        value = self.value()
+        if not value:
+            return queryset
+        try:
+            conf.domain_key(value)
+        except ValueError:
+            # A NUL is a DataError (a 500) on PostgreSQL: a bad domain is a 400 here too.
+            raise DisallowedModelAdminLookup("Not a Canvas host or origin") from None
+        return queryset.filter(domain=value)
 
 
 def filters_encrypted_field(model: type[Model], lookup: str) -> bool:
@@ -82,6 +89,8 @@ class RefuseEncryptedLookups:
     def lookup_allowed(self, lookup: str, value: str, request: HttpRequest | None = None) -> bool:
         if filters_encrypted_field(self.model, lookup):
             return False
+        if isinstance(value, str) and "\x00" in value:
+            return False  # PostgreSQL refuses a NUL in a query: a 400, not a 500
         allowed: bool = super().lookup_allowed(lookup, value, request)  # type: ignore[misc]
         return allowed
 

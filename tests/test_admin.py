@@ -262,3 +262,19 @@ def test_lists_cannot_be_filtered_on_encrypted_columns(
     assert browser.get(url).status_code == 200
     assert browser.get(url, query).status_code == 400
     assert browser.get(url, {"domain": "canvas.example.edu"}).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "url, query",
+    [
+        (URL, {"domain": "canvas.example.edu\x00"}),  # the Canvas domain filter
+        (URL, {"domain": "a\x00b"}),
+        (URL, {"domain__exact": "a\x00b"}),
+        (KEYS_URL, {"domain": "a\x00b"}),
+        (KEYS_URL, {"client_id__startswith": "1\x00"}),
+    ],
+)
+def test_a_nul_in_a_list_filter_is_a_400_on_every_database(admin_browser, token, url, query):
+    # PostgreSQL refuses a NUL in a query (DataError): a 500 before.
+    assert admin_browser.get(url, query).status_code == 400
+    assert admin_browser.get(url, {"domain": "canvas.example.edu"}).status_code == 200
