@@ -426,10 +426,10 @@ def _undecryptable_tokens(sample: int) -> tuple[list[int], int]:
     if sample <= 0:
         return [], 0
     rows = CanvasOAuth2Token.objects.values_list("pk", "access_token", "refresh_token")
-    seen = {}
+    read = {}
     for pk, *stored in [*rows.order_by("pk")[:sample], *rows.order_by("-pk")[:sample]]:
-        seen[pk] = all(_decrypts(value) for value in stored)
-    return sorted(pk for pk, fine in seen.items() if not fine), len(seen)
+        read[pk] = all(_decrypts(value) for value in stored)
+    return sorted(pk for pk, fine in read.items() if not fine), len(read)
 
 
 @sensitive_variables()

@@ -59,6 +59,7 @@ TOKEN_BUCKET = canvas.THROTTLE_BUCKET
 MIN_ANSWER_TIME = 0.25
 
 
+@sensitive_variables("seen")
 def refresh(token: CanvasOAuth2Token, *, force: bool = False) -> CanvasOAuth2Token:
     """Refresh ``token`` unless someone else just did, and return the row as it is now.
 
@@ -70,10 +71,14 @@ def refresh(token: CanvasOAuth2Token, *, force: bool = False) -> CanvasOAuth2Tok
     seen = _access_token_or_none(token)
     can_wait = force or token.is_expired
     wait = float(conf.settings.refresh_wait) if can_wait else 0.0
+
+    # Not a lambda: its frame would show the access token in ``seen`` to error reports.
+    @sensitive_variables("seen")
+    def run() -> CanvasOAuth2Token:
+        return _refresh_once(token, force, seen)
+
     try:
-        return singleflight.share(
-            (alias, token.pk), wait, lambda: _refresh_once(token, force, seen)
-        )
+        return singleflight.share((alias, token.pk), wait, run)
     except singleflight.FlightTimeout:
         if not can_wait:
             return token  # still valid: no need to wait for the refresh in flight
@@ -122,6 +127,7 @@ def _refresh_once(token: CanvasOAuth2Token, force: bool, seen: str | None) -> Ca
     return result
 
 
+@sensitive_variables("seen")
 def _await_other_refresh(
     token: CanvasOAuth2Token, force: bool, seen: str | None
 ) -> CanvasOAuth2Token:

@@ -1,11 +1,13 @@
 """Refreshes refused by Canvas's throttle (spec §9.2): tried again in time, never an outage."""
 
 import pytest
+from django.views.debug import ExceptionReporter
 
 from canvas_oauth import breaker, pacing, refresher
 from canvas_oauth.exceptions import TokenRefreshError
 from canvas_oauth.models import CanvasOAuth2Token
 from canvas_oauth.oauth import get_oauth_token
+from canvas_oauth.signals import token_refreshed
 from tests.conftest import store_token
 
 pytestmark = pytest.mark.django_db
@@ -87,3 +89,37 @@ def test_throttled_refreshes_never_open_the_breaker(fake_canvas, ten_users, get_
     assert breaker.for_domain(DOMAIN).state == breaker.CLOSED
     assert fake_canvas.is_live(get_token(ten_users[5]))  # Canvas is asked, not skipped
     assert fake_canvas.calls["token:refresh_token"] == 6
+
+
+class ReceiverFailed(Exception):
+    pass
+
+
+def test_a_crash_after_a_throttled_refresh_shows_no_token_in_the_error_report(
+    fake_canvas, user, expired_token, get_token, quick_bucket, rf, settings
+):
+    # The project's receiver of token_refreshed raises once the retried refresh is stored;
+    # the report walks every frame below the view, the refresher's own among them.
+    def receiver(**kwargs):
+        raise ReceiverFailed()
+
+    fake_canvas.misbehave("token", "throttle", times=1)
+    token_refreshed.connect(receiver)
+    try:
+        with pytest.raises(ReceiverFailed) as caught:
+            get_token(user)
+    finally:
+        token_refreshed.disconnect(receiver)
+    below_the_test = caught.tb.tb_next
+    reporter = ExceptionReporter(rf.get("/"), caught.type, caught.value, below_the_test)
+    report = reporter.get_traceback_html() + reporter.get_traceback_text()
+    row = CanvasOAuth2Token.objects.get(pk=expired_token.pk)
+    assert fake_canvas.calls["token:refresh_token"] == 2
+    for secret in (
+        expired_token.access_token,
+        expired_token.refresh_token,
+        row.access_token,
+        row.refresh_token,
+        settings.CANVAS_OAUTH_CLIENT_SECRET,
+    ):
+        assert secret not in report

@@ -31,6 +31,7 @@ SECRET_NAMES = frozenset(
         "answer",
         "stashed",
         "body",  # Canvas's token response
+        "seen",  # the access token a refresh started from
     }
 )
 
