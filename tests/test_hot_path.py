@@ -13,7 +13,7 @@ from django.views.debug import ExceptionReporter
 
 from canvas_oauth import conf, crypto
 from canvas_oauth.exceptions import MissingTokenError
-from canvas_oauth.models import CanvasOAuth2Token
+from canvas_oauth.models import CanvasDeveloperKey, CanvasOAuth2Token
 from canvas_oauth.oauth import get_oauth_token
 from tests.conftest import made, store_token
 
@@ -108,3 +108,38 @@ def test_remembered_values_stay_out_of_error_reports(rf, settings):
         text = report.get_traceback_text()
     assert "recent plaintexts: 1 of 1024" in text
     assert made("remembered") not in text
+
+
+@pytest.mark.parametrize("setting", ["SECRET_KEY", "SECRET_KEY_FALLBACKS"])
+def test_a_remembered_token_is_forgotten_when_the_secret_key_changes(
+    rf, fake_canvas, user, settings, setting
+):
+    # Without CANVAS_OAUTH_ENCRYPTION_KEYS the keys come from SECRET_KEY and its fallbacks.
+    settings.CANVAS_OAUTH_ENCRYPTION_KEYS = None
+    settings.SECRET_KEY, settings.SECRET_KEY_FALLBACKS = "new-" + "k" * 50, ["old-" + "k" * 50]
+    if setting == "SECRET_KEY":
+        token = store_token(fake_canvas, user)  # under the new key
+    else:
+        settings.SECRET_KEY, settings.SECRET_KEY_FALLBACKS = "old-" + "k" * 50, []
+        token = store_token(fake_canvas, user)  # under the old one, kept as a fallback
+        settings.SECRET_KEY, settings.SECRET_KEY_FALLBACKS = "new-" + "k" * 50, ["old-" + "k" * 50]
+    assert get_oauth_token(request_for(rf, user)) == token.access_token  # now in memory
+    if setting == "SECRET_KEY":
+        settings.SECRET_KEY = "other-" + "k" * 50
+    else:
+        settings.SECRET_KEY_FALLBACKS = []  # the old key dropped
+    with pytest.raises(MissingTokenError):
+        get_oauth_token(request_for(rf, user))
+
+
+def test_refresh_tokens_and_client_secrets_are_never_remembered(fake_canvas, user, settings):
+    settings.CANVAS_OAUTH_ENCRYPTION_KEYS = [Fernet.generate_key()]
+    token = store_token(fake_canvas, user)
+    key = CanvasDeveloperKey.objects.create(
+        domain="other.example.edu", client_id="10000000000009", client_secret=made("secret")
+    )
+    assert CanvasOAuth2Token.objects.get(pk=token.pk).refresh_token == token.refresh_token
+    assert CanvasDeveloperKey.objects.get(pk=key.pk).client_secret == made("secret")
+    assert repr(crypto._recent()) == "<recent plaintexts: 0 of 1024>"
+    assert CanvasOAuth2Token.objects.get(pk=token.pk).access_token == token.access_token
+    assert repr(crypto._recent()) == "<recent plaintexts: 1 of 1024>"
