@@ -12,6 +12,7 @@ import http.cookiejar
 import itertools
 import logging
 import random
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -75,6 +76,15 @@ _DOTS = {
     for count in (1, 2)
     for spelled in map("".join, itertools.product((".", "%2e"), repeat=count))
 }
+# What some servers also read as a separator: a backslash, or a slash or backslash
+# percent-encoded. A dot segment between them could climb out of /api/v1/ there.
+_HIDDEN_SEPARATORS = re.compile(r"\\|%2f|%5c", re.IGNORECASE)
+
+
+def _hides_dots(segment: str) -> bool:
+    """Tell whether ``segment`` holds a dot segment behind a separator some servers read."""
+    parts = _HIDDEN_SEPARATORS.split(segment)
+    return len(parts) > 1 and any(part.lower() in _DOTS for part in parts)
 
 
 def _origin(url: str) -> tuple[str, str, int | None]:
@@ -178,6 +188,8 @@ class CanvasSession(requests.Session):
             segments = [_DOTS.get(seg.lower(), seg) for seg in given.path.split("/")]
             path_or_url = urlunsplit(given._replace(path="/".join(segments)))
             has_dots = any(seg in (".", "..") for seg in segments)
+            if any(_hides_dots(seg) for seg in segments):
+                raise CanvasURLError("An API path cannot climb out of /api/v1/.")
         url = urljoin(self.api_url, path_or_url)
         parts = urlsplit(url)
         try:

@@ -84,6 +84,12 @@ def test_paths_are_relative_to_api_v1(fake_canvas, stored_token, user):
         "/api/v1/../../login/oauth2/token",
         "/api/v1/%2e%2e/%2e%2e/login/oauth2/token",
         "..",
+        # Separators some servers read besides "/": a backslash, an encoded slash or backslash.
+        "..%2f..%2flogin/oauth2/token",
+        "courses/%2E%2E%2F%2e%2e%2F..%2Flogin/oauth2/token",
+        "..\\..\\login/oauth2/token",
+        "%2e%2e%5c%2e%2e%5clogin/oauth2/token",
+        "/api/v1/..%2F..%2Flogin/oauth2/token",
     ],
 )
 def test_a_path_cannot_climb_out_of_api_v1(user, path):
@@ -104,6 +110,8 @@ def test_a_path_cannot_climb_out_of_api_v1(user, path):
         ("../v1/users/self", "/api/v1/users/self"),
         ("files/a%2ejpg", "/api/v1/files/a%2ejpg"),  # a dot inside a name is no segment
         ("courses/.../x", "/api/v1/courses/.../x"),
+        ("files/a%2fb..c", "/api/v1/files/a%2fb..c"),  # an encoded slash without dot segments
+        ("%252e%252e/x", "/api/v1/%252e%252e/x"),  # decoded once: "%2e%2e", a name
         # Absolute URLs on the Canvas origin, and absolute paths, are the caller's choice.
         ("https://canvas.example.edu/files/1/download", "/files/1/download"),
         ("/login/oauth2/token", "/login/oauth2/token"),
