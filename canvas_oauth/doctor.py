@@ -485,9 +485,13 @@ def _redirect_uri(base_url: str | None) -> Finding:
             "Built from each request: set CANVAS_OAUTH_REDIRECT_URI, or pass --base-url, to "
             "check it.",
         )
-    parts = urlsplit(str(uri))
     details = {"redirect_uri": str(uri), "source": source}
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    try:
+        parts = urlsplit(str(uri))
+        absolute = parts.scheme in ("http", "https") and bool(parts.hostname)
+    except ValueError:  # an unclosed [ of an IPv6 address
+        absolute = False
+    if not absolute:
         return Finding(
             "redirect_uri", ERROR, f"{uri!r} ({source}) is not an absolute URL.", None, details
         )

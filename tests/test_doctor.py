@@ -322,6 +322,7 @@ def test_the_popup_state_cache_must_be_shared(fake_canvas, settings, alias, stat
         (["--domain", "canvas.nowhere.edu"], "is not a configured Canvas instance"),
         (["--domain", "x:99999"], "is not a Canvas host or origin"),
         (["--base-url", "tool.example.edu"], "is not an origin"),
+        (["--base-url", "https://[::1"], "is not an origin"),
         (["--sample", "-1"], "--sample must be 0 or more"),
     ],
 )
@@ -378,8 +379,10 @@ def test_a_developer_key_row_with_a_broken_domain_is_reported(fake_canvas):
     assert "its domain is not a Canvas host or origin" in key["message"]
 
 
-def test_a_relative_redirect_uri_fails(fake_canvas, settings):
-    settings.CANVAS_OAUTH_REDIRECT_URI = "/oauth/oauth-callback"
+@pytest.mark.parametrize("uri", ["/oauth/oauth-callback", "https://[::1/oauth/oauth-callback"])
+def test_a_relative_redirect_uri_fails(fake_canvas, settings, uri):
+    # The unclosed bracket passes check E012 (it starts with https://): a traceback before.
+    settings.CANVAS_OAUTH_REDIRECT_URI = uri
     report, _ = doctor("--json", fails=True)
     assert "is not an absolute URL" in finding(report, "redirect_uri")["message"]
 

@@ -53,8 +53,12 @@ class Command(BaseCommand):
         if sample < 0:
             raise CommandError("--sample must be 0 or more.")
         if base_url is not None:
-            parts = urlsplit(base_url)
-            if parts.scheme not in ("http", "https") or not parts.hostname:
+            try:
+                parts = urlsplit(base_url)
+                usable = parts.scheme in ("http", "https") and bool(parts.hostname)
+            except ValueError:  # an unclosed [ of an IPv6 address
+                usable = False
+            if not usable:
                 raise CommandError(
                     f"--base-url {base_url!r} is not an origin such as https://tool.example.edu."
                 )
