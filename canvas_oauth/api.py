@@ -325,9 +325,16 @@ class CanvasSession(requests.Session):
         return response
 
     def _from_canvas(self, response: requests.Response) -> bool:
-        """Tell whether ``response`` came from this Canvas origin, not a redirect's host."""
+        """Tell whether ``response`` came from this Canvas origin, not a redirect's host.
+
+        Every hop counts: an answer reached through another host, even one that sent the
+        browser back to Canvas, was asked for without our token (dropped on leaving) and
+        perhaps with a token of that host's choosing in the URL.
+        """
         try:
-            return _origin(response.url or "") == self._origin
+            return all(
+                _origin(hop.url or "") == self._origin for hop in (*response.history, response)
+            )
         except ValueError:
             return False
 

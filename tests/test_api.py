@@ -557,3 +557,33 @@ def test_another_hosts_answer_after_a_redirect_is_not_canvass(user, answer):
     assert CanvasOAuth2Token.objects.get().access_token == token.access_token
     pace = pacing.for_token(token.access_token, session.bucket)
     assert pace.delay(time.monotonic()) == 0  # Canvas's next call is not held back
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        {"status": 401, "headers": {"WWW-Authenticate": 'Bearer realm="canvas-lms"'}},
+        {"status": 429, "headers": {"X-Rate-Limit-Remaining": "0"}},
+        {"status": 200, "headers": {"X-Rate-Limit-Remaining": "-1e300"}},
+    ],
+    ids=["401", "throttled", "remaining-huge-debt"],
+)
+def test_an_answer_sent_back_to_canvas_by_another_host_is_not_about_our_token(user, answer):
+    # The other host sends the call back to the Canvas origin with a token of its choosing
+    # in the URL (Canvas reads ?access_token=): Canvas's answer is about that token.
+    canvas = fake_from_settings()
+    token = store_token(canvas, user)
+    session = CanvasSession.for_user(user)
+    download = session.url_for("files/1/download")
+    back = session.url_for("users/self") + "?access_token=theirs"
+    with responses.RequestsMock() as mock:
+        mock.add(responses.GET, download, status=302, headers={"Location": FILE_HOST})
+        mock.add(responses.GET, FILE_HOST, status=302, headers={"Location": back})
+        mock.add(responses.GET, back, **answer)
+        response = session.get("files/1/download")
+        assert response.status_code == answer["status"]
+        assert len(mock.calls) == 3  # not refreshed, not retried
+        assert "Authorization" not in mock.calls[2].request.headers
+    assert CanvasOAuth2Token.objects.get().access_token == token.access_token
+    pace = pacing.for_token(token.access_token, session.bucket)
+    assert pace.delay(time.monotonic()) == 0
