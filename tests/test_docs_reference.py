@@ -66,6 +66,15 @@ def test_troubleshooting_covers_every_exception_and_check_id():
     assert not [id_ for id_ in sorted(check_ids()) if f"`{id_}`" not in page]
 
 
+def test_troubleshooting_gives_each_exception_its_status_and_code():
+    page = (DOCS / "troubleshooting.md").read_text()
+    headings = re.findall(r"^### `(\w+)` \((\d+), `(\w+)`\)$", page, re.MULTILINE)
+    assert len(headings) >= 16
+    for name, status, code in headings:
+        error = getattr(exceptions, name)
+        assert (error.status_code, error.code) == (int(status), code), name
+
+
 def test_troubleshooting_quotes_canvas_as_the_spec_and_the_fake_do():
     page = " ".join((DOCS / "troubleshooting.md").read_text().split())  # lines wrap
     fake = FakeCanvas()
