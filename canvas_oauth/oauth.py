@@ -93,6 +93,8 @@ def refresh_oauth_token(request: HttpRequest, domain: str | None = None) -> Canv
     if token is None:
         raise MissingTokenError()
     early = request.__dict__.pop(_EARLY_REFRESH, False)
+    # The refresh's frames hold the refresh token: hidden from this request's DEBUG page too.
+    reports.guard_callback(request)
     token = _cache(request)[key] = tokens.refresh(token, force=not early)
     return token
 

@@ -1,5 +1,5 @@
-"""What Django's error reports (admin e-mails, the DEBUG page) may show of the callback
-and of the popup dance's complete view.
+"""What Django's error reports (admin e-mails, the DEBUG page) may show of the callback,
+of the popup dance's complete view, and of a request that refreshes a token.
 
 The callback's query holds the single-use code and the state, complete's POST the state,
 and the frames of both Canvas's code and the fresh tokens.

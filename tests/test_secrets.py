@@ -5,11 +5,16 @@ from urllib.parse import parse_qs, urlsplit
 
 import django
 import pytest
+from django.http import HttpResponse
 from django.test import Client
+from django.urls import include, path
 from django.utils.log import configure_logging
 
+from canvas_oauth.api import canvas_session
 from canvas_oauth.models import CanvasOAuth2Token
-from tests.conftest import MADE, callback_path, made, start_dance
+from canvas_oauth.signals import token_refreshed
+from tests import views
+from tests.conftest import MADE, callback_path, made, start_dance, store_token
 
 
 @pytest.fixture
@@ -212,3 +217,46 @@ def test_html_admin_mail_of_a_crash_in_popup_complete_shows_no_secret(
     assert "exchange_and_store" in sent and "<td>dance</td>" in sent  # frames, with variables
     for secret in secrets:
         assert secret not in sent
+
+
+def me(request):
+    return HttpResponse(canvas_session(request).get("users/self").content)
+
+
+urlpatterns = [
+    path("oauth/", include("canvas_oauth.urls")),
+    path("canvas/", views.canvas_page),
+    path("me/", me),
+]
+
+
+@pytest.mark.parametrize(
+    "url, expires_in",
+    [
+        ("/canvas/", -10),  # get_oauth_token refreshes an expired token
+        ("/me/", 3600),  # a CanvasSession refreshes a token Canvas answered 401 to
+    ],
+)
+@pytest.mark.urls(__name__)
+def test_debug_page_of_a_crash_in_a_refresh_shows_no_token(
+    browser, fake_canvas, user, settings, url, expires_in
+):
+    settings.DEBUG = True
+    browser.raise_request_exception = False
+    stored = store_token(fake_canvas, user, expires_in=expires_in)
+    fake_canvas.expire_access_tokens()  # Canvas no longer takes the stored access token
+    refreshed = []
+
+    def buggy_receiver(sender, **kwargs):
+        refreshed.append(CanvasOAuth2Token.objects.get(pk=stored.pk))
+        raise RuntimeError("a bug in the project's receiver")
+
+    token_refreshed.connect(buggy_receiver)
+    try:
+        page = browser.get(url).content.decode()
+    finally:
+        token_refreshed.disconnect(buggy_receiver)
+    assert "a bug in the project&#x27;s receiver" in page and "Local vars" in page
+    (new,) = refreshed
+    for secret in (stored.access_token, stored.refresh_token, new.access_token):
+        assert secret not in page
