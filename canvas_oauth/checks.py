@@ -341,9 +341,7 @@ def _check_common(s: conf.CanvasOAuthSettings) -> list[checks.CheckMessage]:
             )
         )
     redirect_uri = s.redirect_uri
-    if redirect_uri is not None and (
-        not isinstance(redirect_uri, str) or not redirect_uri.startswith(("https://", "http://"))
-    ):
+    if redirect_uri is not None and not _is_absolute_url(redirect_uri):
         errors.append(
             _error(
                 12,
@@ -372,6 +370,16 @@ def _check_common(s: conf.CanvasOAuthSettings) -> list[checks.CheckMessage]:
             )
         )
     return errors
+
+
+def _is_absolute_url(value: object) -> bool:
+    """Tell whether ``value`` is an absolute http(s) URL with a host."""
+    if not isinstance(value, str) or not value.startswith(("https://", "http://")):
+        return False
+    try:
+        return bool(urlsplit(value).hostname)
+    except ValueError:  # an unclosed [ of an IPv6 address
+        return False
 
 
 def _check_instances(instances: object) -> list[checks.CheckMessage]:

@@ -71,6 +71,8 @@ def test_defaults_apply_when_unset(settings):
         ("CANVAS_OAUTH_STATE_TTL", timedelta(seconds=-1), "canvas_oauth.E010"),
         ("CANVAS_OAUTH_PKCE", 1, "canvas_oauth.E011"),
         ("CANVAS_OAUTH_REDIRECT_URI", "/oauth/oauth-callback", "canvas_oauth.E012"),
+        ("CANVAS_OAUTH_REDIRECT_URI", "https://[::1/oauth/oauth-callback", "canvas_oauth.E012"),
+        ("CANVAS_OAUTH_REDIRECT_URI", "https:///oauth/oauth-callback", "canvas_oauth.E012"),
         ("CANVAS_OAUTH_PURPOSE", 7, "canvas_oauth.E013"),
         ("CANVAS_OAUTH_FORCE_LOGIN", "no", "canvas_oauth.E014"),
         ("CANVAS_OAUTH_ENCRYPTION_KEYS", ["not a key"], "canvas_oauth.E015"),
