@@ -17,6 +17,8 @@ from django.conf import settings as django_settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 
+from canvas_oauth.exceptions import is_control
+
 T = TypeVar("T")
 
 PREFIX = "CANVAS_OAUTH_"
@@ -146,7 +148,7 @@ def parse_domain(value: str) -> tuple[str, str]:
     Raise ``ValueError`` when ``value`` is neither a host nor a plain origin.
     """
     value = value.strip()
-    if any(ch < " " or ch == "\x7f" for ch in value):
+    if any(is_control(ch) for ch in value):
         # urlsplit drops tabs and newlines, and keeps a NUL that PostgreSQL refuses to
         # compare: neither is part of any host.
         raise ValueError("A Canvas host or origin cannot contain control characters")

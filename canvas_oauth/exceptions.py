@@ -6,6 +6,8 @@ rendered from the exception alone. Messages never contain a token, a code or a s
 
 from __future__ import annotations
 
+import unicodedata
+
 # Canvas's ``error`` and ``error_description`` come from a query string or a response body
 # that anyone can make as long as they like; they are shown and logged only this long.
 MAX_CANVAS_TEXT = 300
@@ -13,9 +15,19 @@ MAX_CANVAS_TEXT = 300
 MAX_DOMAIN_SHOWN = 255
 
 
+# Control characters (C0, DEL, C1) and the Unicode line and paragraph separators:
+# str.splitlines() and many log readers start a new line at U+0085, U+2028 and U+2029.
+_CONTROL_CATEGORIES = frozenset({"Cc", "Zl", "Zp"})
+
+
+def is_control(ch: str) -> bool:
+    """Tell whether the character ``ch`` is a control character or a line separator."""
+    return unicodedata.category(ch) in _CONTROL_CATEGORIES
+
+
 def bounded_text(text: str, limit: int = MAX_CANVAS_TEXT) -> str:
     """Return ``text`` cut to ``limit`` characters, on one line (a log line stays one)."""
-    text = "".join(" " if ch < " " or ch == "\x7f" else ch for ch in text[: limit + 1])
+    text = "".join(" " if is_control(ch) else ch for ch in text[: limit + 1])
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 

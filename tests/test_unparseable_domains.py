@@ -6,7 +6,7 @@ from django.http import HttpResponse
 from django.urls import path
 from django.utils.html import escape
 
-from canvas_oauth import instances
+from canvas_oauth import conf, instances
 from canvas_oauth.api import CanvasSession
 from canvas_oauth.exceptions import MAX_DOMAIN_SHOWN, UnknownCanvasInstanceError, bounded_text
 from canvas_oauth.models import CanvasDeveloperKey
@@ -27,6 +27,10 @@ UNPARSEABLE = [
     "canvas.example\t.edu",
     "canvas.example.edu\n.evil",
     "a\x7fb",
+    # C1 controls and Unicode line separators: new lines to str.splitlines and log readers.
+    "a\x85b",
+    "canvas.example.edu\u2028evil",
+    "a\u2029b",
 ]
 
 
@@ -109,3 +113,11 @@ def test_developer_key_form(db, domain):
     key = CanvasDeveloperKey(domain=domain, client_id="1", client_secret="s")
     with pytest.raises(ValidationError):
         key.full_clean()
+
+
+@pytest.mark.parametrize("domain", ["a\x85b", "canvas.example.edu\u2028x", "a\u2029b", "a\x9bb"])
+def test_c1_controls_and_line_separators_are_no_host(domain):
+    with pytest.raises(ValueError):
+        conf.domain_key(domain)
+    shown = bounded_text(domain)  # on one line: the character is a space there
+    assert len(shown) == len(domain) and shown.isprintable()
