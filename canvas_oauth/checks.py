@@ -97,11 +97,12 @@ def check_pacing_cache(app_configs: Any = None, **kwargs: Any) -> list[checks.Ch
             )
         ]
     backend = configured[alias].get("BACKEND", "")
-    if backend in SHARED_ATOMIC_CACHES:
+    kinds = _class_paths(backend)
+    if kinds & SHARED_ATOMIC_CACHES:
         return []
     why = (
         "is kept inside each process, so processes sharing a token do not share its pace"
-        if backend in PROCESS_CACHES
+        if kinds & PROCESS_CACHES
         else "may not count calls in flight atomically (its incr reads, then writes)"
     )
     return [
@@ -112,6 +113,18 @@ def check_pacing_cache(app_configs: Any = None, **kwargs: Any) -> list[checks.Ch
             id="canvas_oauth.W006",
         )
     ]
+
+
+def _class_paths(path: object) -> set[str]:
+    """Return the dotted paths of the class at ``path`` and of its bases (a project's
+    subclass of a known backend is that backend); just ``path`` when it does not import."""
+    try:
+        found = import_string(path) if isinstance(path, str) else None
+    except ImportError:
+        found = None
+    if not isinstance(found, type):
+        return {str(path)}
+    return {str(path)} | {f"{base.__module__}.{base.__qualname__}" for base in found.__mro__}
 
 
 # What OAuthMiddleware's answers use: the session holds the dance's state, and the user
@@ -149,13 +162,7 @@ def check_middleware_order(app_configs: Any = None, **kwargs: Any) -> list[check
 
 def _is_subclass_path(path: object, wanted: str) -> bool:
     """Tell whether the middleware at dotted ``path`` is ``wanted`` or a subclass of it."""
-    if path == wanted:
-        return True
-    try:
-        found = import_string(path) if isinstance(path, str) else None
-    except ImportError:
-        return False
-    return isinstance(found, type) and issubclass(found, import_string(wanted))
+    return wanted in _class_paths(path)
 
 
 # The URL names views and redirects are built with; reversing one proves the include.

@@ -5,10 +5,17 @@ from datetime import timedelta
 import pytest
 from django.contrib.sessions.middleware import SessionMiddleware
 from django.core import checks
+from django.core.cache.backends.locmem import LocMemCache
+from django.core.cache.backends.redis import RedisCache
 from django.test import override_settings
 
 from canvas_oauth import conf
-from canvas_oauth.checks import check_middleware_order, check_settings, check_urls_included
+from canvas_oauth.checks import (
+    check_middleware_order,
+    check_pacing_cache,
+    check_settings,
+    check_urls_included,
+)
 from canvas_oauth.middleware import OAuthMiddleware
 
 
@@ -158,6 +165,31 @@ def test_a_subclass_of_oauth_middleware_counts_as_it():
     with override_settings(MIDDLEWARE=[own, SESSION, AUTH]):
         assert ids(check_settings()) == []
         assert ids(check_middleware_order()) == ["canvas_oauth.W004"] * 2
+
+
+class ProjectRedisCache(RedisCache):
+    """A project's own Redis cache (a key prefix rule, say): Redis all the same."""
+
+
+class ProjectLocMemCache(LocMemCache):
+    """A project's own local-memory cache: still one per process."""
+
+
+@pytest.mark.parametrize(
+    ("backend", "ids"),
+    [
+        (f"{__name__}.ProjectRedisCache", []),
+        (f"{__name__}.ProjectLocMemCache", ["canvas_oauth.W006"]),
+        ("no.such.Backend", ["canvas_oauth.W006"]),
+    ],
+)
+def test_the_pacing_cache_check_knows_a_subclass_of_a_backend(settings, backend, ids):
+    settings.CACHES = {**settings.CACHES, "pace": {"BACKEND": backend}}
+    settings.CANVAS_OAUTH_PACING_CACHE = "pace"
+    messages = check_pacing_cache()
+    assert [message.id for message in messages] == ids
+    if "LocMem" in backend:
+        assert "kept inside each process" in messages[0].msg
 
 
 def test_urls_not_included_is_a_warning_naming_the_include():
