@@ -344,8 +344,9 @@ class CanvasSession(requests.Session):
         """Yield the items of every page of a list, following ``Link: rel="next"``.
 
         ``per_page`` is 100 unless ``params`` or ``path`` sets it. Stop after ``max_pages``
-        pages when given. A page that is not a success raises ``requests.HTTPError``; a next
-        link off this Canvas origin raises ``CanvasURLError`` before anything is sent there.
+        pages when given. A page that is not a success raises ``requests.HTTPError``, and one
+        reached through another host ``CanvasRequestError``; a next link off this Canvas
+        origin raises ``CanvasURLError`` before anything is sent there.
         """
         url = self.url_for(path)
         first: dict[str, Any] = dict(params or {})
@@ -356,6 +357,12 @@ class CanvasSession(requests.Session):
         while max_pages is None or pages < max_pages:
             with self.get(url, params=query) as response:
                 response.raise_for_status()
+                if not self._from_canvas(response):
+                    # Its next link would be that host's choice of where our token goes.
+                    raise CanvasRequestError(
+                        "Canvas sent a list request to another host.",
+                        http_status=response.status_code,
+                    )
                 items = _page_items(response)
                 following = response.links.get("next", {}).get("url")
             pages += 1

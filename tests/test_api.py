@@ -587,3 +587,19 @@ def test_an_answer_sent_back_to_canvas_by_another_host_is_not_about_our_token(us
     assert CanvasOAuth2Token.objects.get().access_token == token.access_token
     pace = pacing.for_token(token.access_token, session.bucket)
     assert pace.delay(time.monotonic()) == 0
+
+
+def test_paginate_follows_no_link_another_host_sent(user):
+    # A list call redirected off the origin: the next link is that host's choice, and the
+    # session would send the user's token wherever on Canvas it points.
+    canvas = fake_from_settings()
+    store_token(canvas, user)
+    session = CanvasSession.for_user(user)
+    courses = session.url_for("courses") + "?per_page=100"
+    chosen = "https://canvas.example.edu/login/oauth2/token?grant_type=x"
+    with responses.RequestsMock() as mock:
+        mock.add(responses.GET, courses, status=302, headers={"Location": FILE_HOST})
+        mock.add(responses.GET, FILE_HOST, json=[], headers={"Link": f'<{chosen}>; rel="next"'})
+        with pytest.raises(CanvasRequestError):
+            list(session.paginate("courses"))
+        assert len(mock.calls) == 2
