@@ -188,6 +188,27 @@ def test_an_expired_window_is_counted_out_quietly(shared_pace, caplog):
     assert "pacing" not in caplog.text
 
 
+def test_a_call_whose_turn_does_not_come_goes_at_its_deadline(shared_pace):
+    with shared_pace._turn:  # another thread of the process waits for room meanwhile
+        ticket = shared_pace.acquire(time.monotonic() + 0.05)
+    assert ticket.shared
+    shared_pace.release(ticket, remaining=None)
+
+
+def test_an_answer_is_never_failed_by_the_cache_failing(shared_pace, settings):
+    settings.CACHES = {
+        **settings.CACHES,
+        "down": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:1/0",
+        },
+    }
+    ticket = shared_pace.acquire(time.monotonic() + 5)
+    shared_pace.alias = "down"  # Redis went away while the call was out
+    shared_pace.release(ticket, remaining=550.0)  # returns: the answer reaches its caller
+    assert not shared_pace.acquire(time.monotonic() + 5).shared  # paced by its process
+
+
 @pytest.mark.django_db
 def test_calls_go_on_paced_per_process_when_the_cache_is_down(
     fake_canvas, stored_token, user, settings, caplog
