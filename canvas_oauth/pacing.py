@@ -56,6 +56,24 @@ class Bucket:
         floor = self.high_water - (self.high_water if self.maximum is None else self.maximum)
         return min(self.high_water, max(floor, remaining))
 
+    def base(self, remaining: float, others_in_flight: int) -> float:
+        """Return the real cost the bucket holds, from an answer reporting ``remaining``.
+
+        Canvas's figure is ``high_water - count`` with the answered call's own up-front cost
+        taken back, so ``count`` is the real cost accumulated (it leaks) plus the up-front
+        cost of every other call in flight at that moment.
+        """
+        return self.high_water - self.room(remaining) - self.up_front_cost * others_in_flight
+
+    def room_now(self, base: float, elapsed: float, in_flight: int) -> float:
+        """Return the room left ``elapsed`` seconds after ``base`` with ``in_flight`` calls out.
+
+        The real cost leaks (never below nothing); the calls in flight hold their up-front
+        cost until answered.
+        """
+        leaked = self.leak_rate * max(0.0, elapsed)
+        return self.high_water - max(0.0, base - leaked) - self.up_front_cost * in_flight
+
     def admitted_after(self, room: float) -> float:
         """Return how long until a request is admitted with ``room`` units left; 0 now."""
         shortfall = self.up_front_cost + MARGIN - room

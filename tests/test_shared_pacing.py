@@ -98,15 +98,41 @@ def test_processes_pacing_alone_overfill_the_bucket():
 # -- In one process ---------------------------------------------------------------------------
 
 
+def test_the_real_cost_is_canvas_figure_less_the_other_calls_in_flight():
+    from canvas_oauth.canvas import THROTTLE_BUCKET as bucket
+
+    # 400 left while 3 other calls held 50 each: 50 units of real cost.
+    assert bucket.base(400.0, 3) == 50.0
+    # A figure Canvas cannot send is taken as the nearest it can.
+    assert bucket.base(-1e300, 0) == 800.0
+
+
+def test_the_room_is_what_leaked_less_the_calls_in_flight_now():
+    from canvas_oauth.canvas import THROTTLE_BUCKET as bucket
+
+    assert bucket.room_now(50.0, 0.0, 3) == 400.0
+    assert bucket.room_now(50.0, 2.0, 3) == 420.0  # 20 of the 50 leaked
+    assert bucket.room_now(50.0, 60.0, 3) == 450.0  # all of it, never less than nothing
+    assert bucket.room_now(0.0, 0.0, 10) == 100.0  # the eleventh call goes
+    assert bucket.admitted_after(bucket.room_now(0.0, 0.0, 10)) == 0.0
+    assert bucket.admitted_after(bucket.room_now(0.0, 0.0, 11)) > 0.0  # the twelfth waits
+
+
 @pytest.fixture
 def shared_pace():
-    from django.core.cache import caches
-
     from canvas_oauth import pacing, shared_pacing
 
     quick = pacing.Bucket(600.0, 1000.0, 50.0, 800.0)  # leaks a hundred times faster
     local = pacing.Pace(quick)
-    return shared_pacing.SharedPace(caches["redis"], uuid.uuid4().hex, quick, local)
+    return shared_pacing.SharedPace("redis", uuid.uuid4().hex, quick, local)
+
+
+def other_process(pace):
+    """Return a pace of the same token as another process sees it (its own threads, turn)."""
+    from canvas_oauth import pacing, shared_pacing
+
+    digest = pace._prefix.rsplit(":", 1)[1]
+    return shared_pacing.SharedPace("redis", digest, pace.bucket, pacing.Pace(pace.bucket))
 
 
 def test_a_call_waits_for_the_room_another_process_reported(shared_pace):
@@ -116,19 +142,71 @@ def test_a_call_waits_for_the_room_another_process_reported(shared_pace):
     assert shared_pace.local.waits == 1
 
 
-def test_an_older_figure_never_replaces_a_newer_one(shared_pace):
-    first = shared_pace.acquire(time.monotonic() + 5)
-    second = shared_pace.acquire(time.monotonic() + 5)
-    shared_pace.release(second, remaining=500.0)
-    shared_pace.release(first, remaining=550.0)  # overtaken: said before the second went
-    assert shared_pace.cache.get(shared_pace._figure)[0::2] == (500.0, second.number)
-
-
-def test_an_expired_figure_lets_calls_go(shared_pace):
-    shared_pace.acquire(time.monotonic() + 5)
-    shared_pace.cache.delete(shared_pace._figure)
-    assert shared_pace.acquire(time.monotonic() + 5).number == 2
+def test_answered_calls_give_their_room_back(shared_pace):
+    # Twenty calls, each answered before the next: Canvas holds none of them any more.
+    for _ in range(20):
+        shared_pace.release(shared_pace.acquire(time.monotonic() + 5), remaining=550.0)
+    assert shared_pace.acquire(time.monotonic() + 5).shared
     assert shared_pace.local.waits == 0
+
+
+def test_calls_in_flight_in_other_processes_hold_their_room(shared_pace):
+    slow = pacing_bucket_leaking_nothing()
+    shared_pace.bucket = slow
+    others = other_process(shared_pace)
+    held = [others.acquire(time.monotonic() + 5) for _ in range(11)]  # the bucket's 11
+    assert others.local.waits == 0
+    late = shared_pace.acquire(time.monotonic() + 0.1)  # no room: goes at its deadline
+    assert shared_pace.local.waits == 1
+    shared_pace.release(late, remaining=None)
+    others.release(held[0], remaining=None)  # one answered: its room comes back
+    assert shared_pace.acquire(time.monotonic() + 5).shared
+    assert shared_pace.local.waits == 1
+
+
+def test_calls_of_a_process_that_died_stop_holding_room(shared_pace):
+    from canvas_oauth import shared_pacing
+
+    shared_pace.bucket = pacing_bucket_leaking_nothing()
+    # Eleven calls counted in flight, sent longer ago than the windows summed.
+    old = time.time() - shared_pacing.WINDOW * (shared_pacing.HORIZON + 1)
+    shared_pace.cache.set(shared_pace._windows(old)[-2], 11, 600)
+    assert shared_pace.acquire(time.monotonic() + 5).shared
+    assert shared_pace.local.waits == 0
+
+
+def pacing_bucket_leaking_nothing():
+    from canvas_oauth import pacing
+
+    return pacing.Bucket(600.0, 1e-3, 50.0, 800.0)  # a thousandth of a unit a second
+
+
+def test_an_expired_window_is_counted_out_quietly(shared_pace, caplog):
+    ticket = shared_pace.acquire(time.monotonic() + 5)
+    shared_pace.cache.delete(ticket.key)
+    shared_pace.release(ticket, remaining=None)
+    assert "pacing" not in caplog.text
+
+
+def test_a_call_whose_turn_does_not_come_goes_at_its_deadline(shared_pace):
+    with shared_pace._turn:  # another thread of the process waits for room meanwhile
+        ticket = shared_pace.acquire(time.monotonic() + 0.05)
+    assert ticket.shared
+    shared_pace.release(ticket, remaining=None)
+
+
+def test_an_answer_is_never_failed_by_the_cache_failing(shared_pace, settings):
+    settings.CACHES = {
+        **settings.CACHES,
+        "down": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:1/0",
+        },
+    }
+    ticket = shared_pace.acquire(time.monotonic() + 5)
+    shared_pace.alias = "down"  # Redis went away while the call was out
+    shared_pace.release(ticket, remaining=550.0)  # returns: the answer reaches its caller
+    assert not shared_pace.acquire(time.monotonic() + 5).shared  # paced by its process
 
 
 @pytest.mark.django_db
