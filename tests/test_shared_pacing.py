@@ -230,6 +230,36 @@ def test_calls_go_on_paced_per_process_when_the_cache_is_down(
     assert "pacing API calls per process meanwhile" in caplog.text
 
 
+@pytest.mark.django_db
+def test_a_cache_that_stays_down_is_warned_of_once_a_minute(
+    fake_canvas, stored_token, user, settings, caplog, monkeypatch
+):
+    from canvas_oauth import shared_pacing
+    from canvas_oauth.api import CanvasSession
+
+    settings.CACHES = {
+        **settings.CACHES,
+        "down": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:1/0",
+        },
+    }
+    settings.CANVAS_OAUTH_PACING_CACHE = "down"
+    monkeypatch.setattr(shared_pacing, "_last_warning", [-shared_pacing.WARN_EVERY])
+    caplog.set_level(logging.WARNING, logger="canvas_oauth.shared_pacing")
+    session = CanvasSession.for_user(user)
+
+    def warnings() -> int:
+        return sum("per process meanwhile" in r.getMessage() for r in caplog.records)
+
+    for _ in range(5):
+        session.get("users/self")
+    assert warnings() == 1  # five calls, each failing the cache twice: one line
+    shared_pacing._last_warning[0] -= shared_pacing.WARN_EVERY  # a minute passes
+    session.get("users/self")
+    assert warnings() == 2
+
+
 @pytest.mark.parametrize(
     ("alias", "ids"),
     [
