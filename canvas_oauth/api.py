@@ -25,7 +25,7 @@ from django.views.decorators.debug import sensitive_variables
 from requests.adapters import HTTPAdapter
 from requests.auth import AuthBase
 
-from canvas_oauth import canvas, conf, instances, oauth, pacing, reports, shared_pacing, tokens
+from canvas_oauth import canvas, conf, instances, oauth, pacing, redaction, shared_pacing, tokens
 from canvas_oauth.exceptions import (
     CanvasRequestError,
     CanvasThrottledError,
@@ -408,7 +408,7 @@ class CanvasSession(requests.Session):
                 self._reject()
             if self._request is not None:
                 # The refresh's frames hold the refresh token: hidden from the DEBUG page too.
-                reports.guard_callback(self._request)
+                redaction.guard_callback(self._request)
             try:
                 # force: another process may have refreshed it already; then that token
                 # is used, and Canvas is not asked (which would kill that process's token).

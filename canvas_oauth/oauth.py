@@ -16,7 +16,7 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.debug import sensitive_variables
 
-from canvas_oauth import conf, crypto, errorpages, instances, reports, state, tokens
+from canvas_oauth import conf, crypto, errorpages, instances, redaction, state, tokens
 from canvas_oauth.exceptions import (
     AuthorizationDeniedError,
     CanvasOAuthError,
@@ -94,7 +94,7 @@ def refresh_oauth_token(request: HttpRequest, domain: str | None = None) -> Canv
         raise MissingTokenError()
     early = request.__dict__.pop(_EARLY_REFRESH, False)
     # The refresh's frames hold the refresh token: hidden from this request's DEBUG page too.
-    reports.guard_callback(request)
+    redaction.guard_callback(request)
     token = _cache(request)[key] = tokens.refresh(token, force=not early)
     return token
 
@@ -262,11 +262,11 @@ def oauth_callback(request: HttpRequest) -> HttpResponse:
     refused, and its waiting page told so, rather than finished: its answer belongs to
     the tool's page in the iframe, whose session this popup may not have.
     """
-    reports.guard_callback(request)
+    redaction.guard_callback(request)
     try:
         return _finish_dance(request)
     finally:
-        reports.forget_callback_secrets(request)
+        redaction.forget_callback_secrets(request)
 
 
 @sensitive_variables("code", "params", "dance", "state_value")
