@@ -175,14 +175,14 @@ def as_grant(body):
 
 # A SQLite file shared by processes: the refresh must not hold the write lock while
 # Canvas answers, or every other write on the site waits for Canvas. (The worker lives in
-# tests.test_herd, which a spawned process can import before Django is set up.)
+# tests.tokens.test_herd, which a spawned process can import before Django is set up.)
 
 
 @pytest.mark.django_db(transaction=True)
 def test_a_refresh_leaves_a_sqlite_file_writable_while_canvas_answers(
     user, live_fake_canvas, settings, tmp_path
 ):
-    from tests.test_herd import database_for_processes, refresh_in_own_process
+    from tests.tokens.test_herd import database_for_processes, refresh_in_own_process
 
     if connection.vendor != "sqlite":
         pytest.skip("about SQLite's database-wide write lock")

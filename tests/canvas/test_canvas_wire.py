@@ -14,8 +14,8 @@ import requests
 from canvas_oauth import tokens
 from canvas_oauth.exceptions import TokenRefreshError
 from canvas_oauth.models import CanvasOAuth2Token
+from tests.canvas.test_canvas_answers import finish_dance, store_token_at
 from tests.loopback import MAX_SECONDS, drip, flood
-from tests.test_canvas_answers import finish_dance, store_token_at
 
 TIMEOUT = 0.5
 # A byte every DRIP seconds never trips a per-read timeout of TIMEOUT; the whole answer
