@@ -89,6 +89,10 @@ def _hides_dots(segment: str) -> bool:
 
 def _origin(url: str) -> tuple[str, str, int | None]:
     """Return (scheme, host, port) of ``url``, the default port spelled out."""
+    # Not conf.domain_key: that reads a configured domain, a bare host or origin, and
+    # refuses anything else. This compares the origins of any URL (a redirect hop with a
+    # path, a query, even credentials), and an explicit default port is the same origin
+    # (https://h:443/x is https://h), where domain_key keeps "h:443" apart from "h".
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     port = parts.port or {"https": 443, "http": 80}.get(scheme)
@@ -130,7 +134,7 @@ class _TokenSource:
     def invalidate(self) -> NoReturn:
         """Delete the stored token, which Canvas rejected fresh, and raise ``InvalidTokenError``."""
         tokens.invalidate_token(self.user, self.domain)
-        raise InvalidTokenError(authorize_url=tokens.authorize_path(self.domain))
+        raise tokens.add_authorize_url(InvalidTokenError(), self.domain)
 
 
 class _UserTokens(_TokenSource):
@@ -144,14 +148,14 @@ class _UserTokens(_TokenSource):
         try:
             return tokens.get_token(self.user, self.domain)
         except MissingTokenError as exc:
-            exc.authorize_url = tokens.authorize_path(self.domain)
+            tokens.add_authorize_url(exc, self.domain)
             raise
 
     def refresh(self, token: CanvasOAuth2Token) -> CanvasOAuth2Token:
         try:
             return super().refresh(token)
         except MissingTokenError as exc:
-            exc.authorize_url = tokens.authorize_path(self.domain)
+            tokens.add_authorize_url(exc, self.domain)
             raise
 
 

@@ -75,13 +75,23 @@ def get_token_for_user(user: AnyUser, domain: str | None = None) -> str:
     try:
         return get_token(user, key).access_token
     except MissingTokenError as exc:
-        exc.authorize_url = authorize_path(key)
+        add_authorize_url(exc, key)
         raise
 
 
 def authorize_path(domain: str) -> str:
     """Return the path on this site that starts the dance for ``domain`` (stored form)."""
     return f"{reverse('canvas-oauth-authorize')}?{urlencode({'domain': domain})}"
+
+
+def add_authorize_url(error: MissingTokenError, domain: str) -> MissingTokenError:
+    """Set ``error.authorize_url`` to ``authorize_path(domain)``, and return ``error``.
+
+    For code outside a request, where no middleware sends the user to Canvas: the caller
+    passes the path on (prefixed with the site's origin in an e-mail, say).
+    """
+    error.authorize_url = authorize_path(domain)
+    return error
 
 
 def _usable(token: CanvasOAuth2Token) -> bool:
