@@ -36,6 +36,13 @@ from canvas_oauth.exceptions import (
 )
 from canvas_oauth.transport import Reply, exchange
 
+__all__ = [
+    "ACCESS_TOKEN_URL_PATTERN",
+    "AUTHORIZE_URL_PATTERN",
+    "get_access_token",
+    "get_oauth_login_url",
+]
+
 logger = logging.getLogger(__name__)
 
 AUTHORIZE_PATH = "/login/oauth2/auth"

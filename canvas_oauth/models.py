@@ -17,6 +17,8 @@ from canvas_oauth.canvas import TokenGrant
 from canvas_oauth.fields import EncryptedTextField
 from canvas_oauth.locks import patiently
 
+__all__ = ["CanvasDeveloperKey", "CanvasOAuth2Token"]
+
 
 def concrete_field(model: type[models.Model], name: str) -> models.Field[Any, Any]:
     """Return the field of ``model`` that has a column, named ``name``."""

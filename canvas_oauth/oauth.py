@@ -30,17 +30,13 @@ from canvas_oauth.models import CanvasOAuth2Token
 
 __all__ = [
     "aget_oauth_token",
-    "authorize_url",
     "get_oauth_token",
-    "get_token_row",
     "handle_missing_token",
     "invalidate_oauth_token",
     "oauth_callback",
     "refresh_oauth_token",
-    "remember_token",
     "render_oauth_error",
     "revoke_oauth_token",
-    "safe_next_url",
 ]
 
 logger = logging.getLogger(__name__)

@@ -25,6 +25,8 @@ from canvas_oauth.exceptions import CanvasOAuthError, CanvasRequestError, Missin
 from canvas_oauth.models import CanvasOAuth2Token
 from canvas_oauth.signals import token_obtained, token_revoked
 
+__all__ = ["get_token", "get_token_for_user", "invalidate_token", "refresh", "revoke_token"]
+
 logger = logging.getLogger(__name__)
 
 # An instance of the project's AUTH_USER_MODEL: its class is the project's, and the
