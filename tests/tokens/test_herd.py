@@ -302,7 +302,7 @@ def test_a_claim_waits_boundedly_for_a_locked_row_and_puts_the_limit_back(user, 
     claim = claims.take(row, seconds=5)
     assert claim is not None
     assert claims.take(row, seconds=5) is None  # taken: nobody else gets it
-    claims.release(row, claim)
+    claim.release()
     assert claims.take(row, seconds=5) is not None
     assert lock_wait_setting() == before
 
