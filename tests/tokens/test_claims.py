@@ -5,21 +5,18 @@ These run on whichever database ``DATABASE_URL`` names: a claim is SQL.
 
 from __future__ import annotations
 
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
-from django.db import connection, transaction
-from django.db.models import F
+from django.db import connection
 from django.db.models.signals import post_delete
 from django.utils import timezone
 
 from canvas_oauth import claims
 from canvas_oauth.canvas import TokenGrant
 from canvas_oauth.models import CanvasOAuth2Token
+from tests.tokens.locking import lock_wait_setting, row_locked_elsewhere
 
 pytestmark = pytest.mark.django_db
 
@@ -263,43 +260,6 @@ def test_delete_unclaimed_leaves_claimed_rows(user, other_user, token):
         assert set(rows.values_list("pk", flat=True)) == {token.pk}
     assert stored(free) is None
     assert stored(lapsed) is None
-
-
-@contextmanager
-def row_locked_elsewhere(pk: int) -> Iterator[None]:
-    """Hold the token row locked in another thread's open transaction (ATOMIC_REQUESTS,
-    a key rotation): a claim has to wait for it, boundedly."""
-    held, release = threading.Event(), threading.Event()
-
-    def hold() -> None:
-        try:
-            with transaction.atomic():
-                CanvasOAuth2Token.objects.filter(pk=pk).update(domain=F("domain"))
-                held.set()
-                release.wait(15)
-        finally:
-            connection.close()
-
-    holder = threading.Thread(target=hold)
-    holder.start()
-    try:
-        assert held.wait(5)
-        yield
-    finally:
-        release.set()
-        holder.join(10)
-
-
-def lock_wait_setting():
-    """Return the current connection's lock-wait limit, as the database reports it."""
-    queries = {
-        "postgresql": "SHOW lock_timeout",
-        "mysql": "SELECT @@SESSION.innodb_lock_wait_timeout",
-        "sqlite": "PRAGMA busy_timeout",
-    }
-    with connection.cursor() as cursor:
-        cursor.execute(queries[connection.vendor])
-        return cursor.fetchone()[0]
 
 
 @pytest.mark.django_db(transaction=True)

@@ -9,8 +9,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
@@ -240,61 +239,6 @@ def test_a_waiter_returns_the_token_refreshed_while_it_waited(user, expired_toke
     thread.join(10)
     assert first == [second]
     assert fake_canvas.calls["token:refresh_token"] == 1
-
-
-@contextmanager
-def sqlite_file_connections(path: str, *aliases: str) -> Iterator[None]:
-    """Add connections to one SQLite file (20 s patience) beside the test database."""
-    from django.db import connections
-
-    sqlite = {"ENGINE": "django.db.backends.sqlite3", "NAME": path, "OPTIONS": {"timeout": 20}}
-    # configure_settings() fills in every option Django expects, and wants a default.
-    configs = connections.configure_settings(
-        {"default": {**connections.settings["default"]}, **{alias: sqlite for alias in aliases}}
-    )
-    for alias in aliases:
-        connections.settings[alias] = configs[alias]
-    try:
-        yield
-    finally:
-        for alias in aliases:
-            connections[alias].close()
-            del connections[alias]
-            del connections.settings[alias]
-
-
-def test_a_failed_sqlite_lock_reports_its_own_error_and_puts_the_limit_back(
-    tmp_path, django_db_blocker
-):
-    """A locked database fails the UPDATE, which marks the transaction for rollback.
-
-    The real error must surface (not a TransactionManagementError from the clean-up), and
-    the connection must keep its own patience for its later writes.
-    """
-    from django.db import OperationalError, connections, transaction
-
-    from canvas_oauth.locks import bounded_wait
-
-    with (
-        django_db_blocker.unblock(),
-        sqlite_file_connections(str(tmp_path / "lock.db"), "holder", "waiter"),
-    ):
-        with connections["holder"].cursor() as cursor:
-            cursor.execute("CREATE TABLE t (x integer)")
-            cursor.execute("BEGIN IMMEDIATE")  # the write lock, as a refresh holds it
-        waiter = connections["waiter"]
-        with (
-            pytest.raises(OperationalError, match="locked"),
-            transaction.atomic(using="waiter"),
-            bounded_wait(waiter, 0.2),
-            # What QuerySet.update() does around its UPDATE.
-            transaction.mark_for_rollback_on_error(using="waiter"),
-            waiter.cursor() as cursor,
-        ):
-            cursor.execute("UPDATE t SET x = 1")
-        with waiter.cursor() as cursor:
-            cursor.execute("PRAGMA busy_timeout")
-            assert cursor.fetchone()[0] == 20000
 
 
 # Separate processes: each one its own Django, connection and process-local locks, all
