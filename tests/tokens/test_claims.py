@@ -141,19 +141,28 @@ def test_a_new_authorization_wins_over_delete(token):
     assert stored(token).access_token == "dance-access"
 
 
-def test_a_claim_found_lost_when_read_is_not_held(token):
-    """A new authorization saved between the claim's UPDATE and its read."""
-    saved = []
+def right_after_the_claim(action):
+    """Run ``action`` between the claim's UPDATE and the read that follows it."""
+    done = []
 
-    def authorize_after_the_claim(execute, sql, params, many, context):
+    def wrapper(execute, sql, params, many, context):
         result = execute(sql, params, many, context)
-        if sql.startswith("UPDATE") and not saved:
-            saved.append(True)
-            authorize_again(token)
-            claimed_by_someone_else(token)
+        if sql.startswith("UPDATE") and not done:
+            done.append(True)
+            action()
         return result
 
-    with connection.execute_wrapper(authorize_after_the_claim), claims.hold(token, 5) as claim:
+    return connection.execute_wrapper(wrapper)
+
+
+def test_a_claim_found_lost_when_read_is_not_held(token):
+    """A new authorization saved between the claim's UPDATE and its read."""
+
+    def authorize_and_claim_elsewhere():
+        authorize_again(token)
+        claimed_by_someone_else(token)
+
+    with right_after_the_claim(authorize_and_claim_elsewhere), claims.hold(token, 5) as claim:
         assert claim is not None
         assert not claim.held
         assert claim.row.access_token == "dance-access"
@@ -161,16 +170,10 @@ def test_a_claim_found_lost_when_read_is_not_held(token):
 
 
 def test_a_row_deleted_right_after_the_claim_is_read_as_gone(token):
-    deleted = []
+    def delete():
+        CanvasOAuth2Token.objects.filter(pk=token.pk).delete()
 
-    def delete_after_the_claim(execute, sql, params, many, context):
-        result = execute(sql, params, many, context)
-        if sql.startswith("UPDATE") and not deleted:
-            deleted.append(True)
-            CanvasOAuth2Token.objects.filter(pk=token.pk).delete()
-        return result
-
-    with connection.execute_wrapper(delete_after_the_claim), claims.hold(token, 5) as claim:
+    with right_after_the_claim(delete), claims.hold(token, 5) as claim:
         assert claim is not None
         assert claim.row is None
         assert not claim.held
