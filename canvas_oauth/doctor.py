@@ -122,7 +122,7 @@ def _instances(domain: str | None) -> list[tuple[str, CanvasInstance | None, str
     try:
         configured = dict(instances.configured())
     except (KeyError, TypeError, ValueError, AttributeError):
-        configured = {}  # ill-formed settings: the system checks (E016) say which
+        configured = {}  # ill-formed settings: canvas_oauth.E016 says which
     found: list[tuple[str, CanvasInstance | None, str]] = [
         (key, instance, "") for key, instance in configured.items()
     ]
