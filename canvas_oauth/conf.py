@@ -182,9 +182,19 @@ def base_url(domain: str) -> str:
 
 
 def default_domain() -> str:
-    """Return the configured Canvas domain in stored form ('' when unset or invalid)."""
+    """Return the default Canvas instance's domain in stored form, for a caller that names
+    none: ``CANVAS_OAUTH_CANVAS_DOMAIN``, else the one entry of ``CANVAS_OAUTH_INSTANCES``.
+
+    Return '' when there is no single one, or it is not a host or origin (a check says so).
+    Not memoized: pytest-django's ``del settings.NAME`` sends no ``setting_changed``, and
+    migration 0003 must see such a change.
+    """
+    domain = settings.canvas_domain
+    if not domain:
+        instances = settings.instances or {}
+        domain = next(iter(instances)) if len(instances) == 1 else ""
     try:
-        return domain_key(settings.canvas_domain or "")
+        return domain_key(domain) if domain else ""
     except ValueError:
         return ""
 

@@ -142,21 +142,9 @@ def from_key(row: CanvasDeveloperKey) -> CanvasInstance:
     return from_options(row.domain, options)
 
 
-@conf.memoized
-def default_domain() -> str:
-    """Return the domain used when nothing names one ('' when there is no single one)."""
-    s = conf.settings
-    if s.canvas_domain:
-        return conf.default_domain()
-    instances = s.instances or {}
-    if len(instances) == 1:
-        return conf.domain_key(next(iter(instances)))
-    return ""
-
-
 def resolve(request: HttpRequest) -> str:
     """Return the Canvas domain ``request`` is for, by the configured resolver."""
-    domain = _resolver(conf.settings.instance_resolver)(request) or default_domain()
+    domain = _resolver(conf.settings.instance_resolver)(request) or conf.default_domain()
     if not domain:
         raise UnknownCanvasInstanceError(
             "This page does not say which Canvas to connect to. Please launch it from Canvas."
@@ -172,7 +160,7 @@ def _resolver(path: str) -> Callable[[HttpRequest], str | None]:
 
 def single_domain(request: HttpRequest) -> str | None:
     """Resolver: always the configured domain (the default)."""
-    return default_domain() or None
+    return conf.default_domain() or None
 
 
 def session_domain(request: HttpRequest) -> str | None:

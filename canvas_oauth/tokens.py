@@ -37,7 +37,7 @@ def resolve_domain(domain: str | None = None) -> str:
 
     Raise ``UnknownCanvasInstanceError`` when it is not a Canvas host or origin.
     """
-    return instances.domain_key(domain or instances.default_domain())
+    return instances.domain_key(domain or conf.default_domain())
 
 
 def get_token(user: AnyUser, domain: str | None = None) -> CanvasOAuth2Token:
