@@ -13,7 +13,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 
-from canvas_oauth import tokens
+from canvas_oauth import instances
 from canvas_oauth.models import CanvasOAuth2Token
 
 ATTRIBUTE = "canvas_oauth2_token"
@@ -38,7 +38,7 @@ class DefaultInstanceToken:
         token = None
         if user.pk is not None:
             try:
-                domain = tokens.resolve_domain()
+                domain = instances.domain_for()
             except ValueError:  # no default instance: no token can be the default one
                 domain = None
             if domain:

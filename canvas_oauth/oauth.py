@@ -88,7 +88,7 @@ def refresh_oauth_token(request: HttpRequest, domain: str | None = None) -> Canv
     returned as it is when Canvas fails for a reason that may pass.
     """
     require_login(request)
-    key = _cache_key(request, _domain_for(request, domain))
+    key = _cache_key(request, instances.domain_for(domain, request))
     token = _cache(request).get(key) or CanvasOAuth2Token.objects.get_for_user(key[0], key[1])
     if token is None:
         raise MissingTokenError()
@@ -111,7 +111,7 @@ def remember_token(request: HttpRequest, token: CanvasOAuth2Token) -> None:
 
 def _token_for(request: HttpRequest, domain: str | None) -> CanvasOAuth2Token:
     require_login(request)
-    key = _cache_key(request, _domain_for(request, domain))
+    key = _cache_key(request, instances.domain_for(domain, request))
     cache = _cache(request)
     token = cache.get(key)
     buffer = conf.settings.token_expiration_buffer
@@ -126,11 +126,6 @@ def _token_for(request: HttpRequest, domain: str | None) -> CanvasOAuth2Token:
             finally:
                 request.__dict__.pop(_EARLY_REFRESH, None)
     return token
-
-
-def _domain_for(request: HttpRequest, domain: str | None) -> str:
-    """Return the stored form of ``domain``, or of the instance the request is for."""
-    return instances.domain_key(domain) if domain else instances.resolve(request)
 
 
 def _cache(request: HttpRequest) -> dict[tuple[object, str], CanvasOAuth2Token]:
@@ -158,7 +153,7 @@ def invalidate_oauth_token(request: HttpRequest, domain: str | None = None) -> N
     ``InvalidTokenError`` (a ``MissingTokenError``), which the middleware handles.
     """
     require_login(request)
-    key = _domain_for(request, domain)
+    key = instances.domain_for(domain, request)
     _cache(request).pop(_cache_key(request, key), None)
     tokens.invalidate_token(request.user, key)
     raise InvalidTokenError()
@@ -167,7 +162,7 @@ def invalidate_oauth_token(request: HttpRequest, domain: str | None = None) -> N
 def revoke_oauth_token(request: HttpRequest, domain: str | None = None) -> bool:
     """Revoke the user's token at Canvas and delete it; see ``tokens.revoke_token``."""
     require_login(request)
-    key = _domain_for(request, domain)
+    key = instances.domain_for(domain, request)
     _cache(request).pop(_cache_key(request, key), None)
     return tokens.revoke_token(request.user, key)
 
@@ -223,7 +218,7 @@ def begin_dance(
     ``canvas_oauth.popup``).
     """
     require_login(request)
-    instance = instances.get(_domain_for(request, domain))
+    instance = instances.get(instances.domain_for(domain, request))
     redirect_uri = conf.settings.redirect_uri or request.build_absolute_uri(
         reverse("canvas-oauth-callback")
     )

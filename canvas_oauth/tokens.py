@@ -32,14 +32,6 @@ logger = logging.getLogger(__name__)
 AnyUser: TypeAlias = Any
 
 
-def resolve_domain(domain: str | None = None) -> str:
-    """Return ``domain`` (default: the configured one) in its stored form.
-
-    Raise ``UnknownCanvasInstanceError`` when it is not a Canvas host or origin.
-    """
-    return instances.domain_key(domain or conf.default_domain())
-
-
 def get_token(user: AnyUser, domain: str | None = None) -> CanvasOAuth2Token:
     """Return ``user``'s token for ``domain`` with an access token that is usable now.
 
@@ -58,7 +50,7 @@ def stored_token(user: AnyUser, domain: str | None = None) -> CanvasOAuth2Token:
     Raise ``MissingTokenError`` when there is none, or none that decrypts and covers the
     scopes asked for now.
     """
-    token = CanvasOAuth2Token.objects.get_for_user(user.pk, resolve_domain(domain))
+    token = CanvasOAuth2Token.objects.get_for_user(user.pk, instances.domain_for(domain))
     if token is None or not _usable(token):
         raise MissingTokenError()
     return token
@@ -71,7 +63,7 @@ def get_token_for_user(user: AnyUser, domain: str | None = None) -> str:
     authorize (again), the ``MissingTokenError`` carries ``authorize_url``: the path on
     this site to send them to (prefix your site's origin in an e-mail).
     """
-    key = resolve_domain(domain)
+    key = instances.domain_for(domain)
     try:
         return get_token(user, key).access_token
     except MissingTokenError as exc:
@@ -110,7 +102,7 @@ def save_grant(
     user: AnyUser, domain: str, grant: TokenGrant, scopes: Iterable[str]
 ) -> CanvasOAuth2Token:
     """Store the tokens of a finished dance, replacing any token the user had there."""
-    domain = resolve_domain(domain)
+    domain = instances.domain_for(domain)
     for attempt in range(2):
         existing = CanvasOAuth2Token.objects.filter(user=user, domain=domain).first()
         token = existing or CanvasOAuth2Token(user=user, domain=domain, refresh_token="")
@@ -149,7 +141,7 @@ def revoke_token(user: AnyUser, domain: str | None = None) -> bool:
     Return True when Canvas confirmed, False when it could not be told (the row is
     deleted all the same, and the failure logged), or when there was no token.
     """
-    domain = resolve_domain(domain)
+    domain = instances.domain_for(domain)
     token = CanvasOAuth2Token.objects.filter(user=user, domain=domain).first()
     if token is None:
         return False
@@ -216,7 +208,7 @@ def revoke_at_canvas(token: CanvasOAuth2Token) -> str:
 
 def invalidate_token(user: AnyUser, domain: str | None = None) -> None:
     """Forget ``user``'s token after Canvas rejected it (401 with WWW-Authenticate)."""
-    domain = resolve_domain(domain)
+    domain = instances.domain_for(domain)
     deleted, _ = CanvasOAuth2Token.objects.filter(user=user, domain=domain).delete()
     if deleted:
         logger.info("Canvas rejected the token of user %s on %s; deleted it", user.pk, domain)
