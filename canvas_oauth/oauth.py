@@ -146,6 +146,18 @@ def require_login(request: HttpRequest) -> None:
         raise LoginRequiredError()
 
 
+def require_own_dance(request: HttpRequest, dance: state.PendingDance) -> None:
+    """Raise ``InvalidOAuthReturnError`` unless ``request.user`` started ``dance``.
+
+    The state proves only that the dance exists; whoever finishes it stores a token for
+    the user logged in now, so that must be the user it was started for.
+    """
+    if dance.user_pk != str(request.user.pk):
+        raise InvalidOAuthReturnError(
+            "This Canvas authorization was started by someone else. Please start again."
+        )
+
+
 def invalidate_oauth_token(request: HttpRequest, domain: str | None = None) -> None:
     """Forget the user's token after the Canvas API rejected it, and restart the dance.
 
@@ -283,10 +295,7 @@ def _finish_dance(request: HttpRequest) -> HttpResponse:
     if not state_value:
         raise InvalidOAuthStateError()
     dance = state.finish(request, state_value)
-    if dance.user_pk != str(request.user.pk):
-        raise InvalidOAuthReturnError(
-            "This Canvas authorization was started by someone else. Please start again."
-        )
+    require_own_dance(request, dance)
     try:
         return _finish_own_dance(request, dance, error)
     except CanvasOAuthError as exc:
