@@ -93,7 +93,7 @@ def _revoke_and_delete(pk: int, cutoff: datetime, tally: Tally) -> None:
         claims.release(row, claim)
         tally.in_use += 1
         return
-    if tokens.revoke_at_canvas(row) == tokens.NOT_REVOKED:
+    if tokens.revoke(row, delete=False) is tokens.Revocation.NOT_REVOKED:
         claims.release(row, claim)
         tally.not_revoked += 1
         return

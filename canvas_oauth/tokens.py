@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import logging
 from collections.abc import Iterable
+from enum import Enum
 from typing import Any, TypeAlias
 from urllib.parse import urlencode
 
@@ -135,6 +136,18 @@ def save_grant(
     return token
 
 
+class Revocation(Enum):
+    """What asking Canvas to revoke a token came to (``revoke``)."""
+
+    REVOKED = "revoked"  # Canvas confirmed, or no longer knew the token
+    DEAD = "dead"  # Canvas refused its refresh token for good: the token is unusable anyway
+    NOT_REVOKED = "not_revoked"  # Canvas could not be told (logged): the token may still work
+
+    def __bool__(self) -> bool:
+        # True only when Canvas confirmed, as the bool ``revoke`` returned before.
+        return self is Revocation.REVOKED
+
+
 def revoke_token(user: AnyUser, domain: str | None = None) -> bool:
     """Revoke ``user``'s token at Canvas and delete it here.
 
@@ -145,44 +158,37 @@ def revoke_token(user: AnyUser, domain: str | None = None) -> bool:
     token = CanvasOAuth2Token.objects.filter(user=user, domain=domain).first()
     if token is None:
         return False
-    return revoke(token)
+    return revoke(token) is Revocation.REVOKED
 
 
-def revoke(token: CanvasOAuth2Token) -> bool:
-    """Revoke one stored token at Canvas, then delete it; see ``revoke_token``."""
-    confirmed = _revoke_at_canvas(token)
-    user, domain = token.user, token.domain
-    token.delete()
-    logger.info("Deleted Canvas token of user %s on %s", user.pk, domain)
-    token_revoked.send(sender=CanvasOAuth2Token, user=user, domain=domain)
-    return confirmed
+def revoke(token: CanvasOAuth2Token, *, delete: bool = True) -> Revocation:
+    """Ask Canvas to revoke ``token``; then delete its row and send ``token_revoked``.
+
+    With ``delete=False`` the row is left alone (the caller deletes it, or already has).
+    Failures at Canvas are logged and told by the outcome, never raised; the row is
+    deleted whatever Canvas said.
+    """
+    outcome = _tell_canvas(token)
+    if delete:
+        user, domain = token.user, token.domain
+        token.delete()
+        logger.info("Deleted Canvas token of user %s on %s", user.pk, domain)
+        token_revoked.send(sender=CanvasOAuth2Token, user=user, domain=domain)
+    return outcome
 
 
 def revoke_after_commit(token: CanvasOAuth2Token, using: str) -> None:
-    """Revoke ``token`` at Canvas once the transaction on ``using`` commits; best effort.
+    """``revoke(token, delete=False)`` once the transaction on ``using`` commits.
 
     Nothing is revoked if it rolls back. Until then the instance, its values still
     encrypted as read, waits in memory (leave it unchanged): its row may be replaced or
     deleted meanwhile.
     """
-    transaction.on_commit(lambda: _revoke_at_canvas(token), using=using, robust=True)
-
-
-def _revoke_at_canvas(token: CanvasOAuth2Token) -> bool:
-    """Ask Canvas to revoke ``token``; True when it confirmed. Failures are logged only."""
-    return revoke_at_canvas(token) == REVOKED
-
-
-# What revoke_at_canvas says happened.
-REVOKED = "revoked"  # Canvas confirmed, or no longer knew the token
-DEAD = "dead"  # Canvas refused its refresh token for good: the token is unusable anyway
-NOT_REVOKED = "not_revoked"  # Canvas could not be told (logged): the token may still work
+    transaction.on_commit(lambda: revoke(token, delete=False), using=using, robust=True)
 
 
 @sensitive_variables()
-def revoke_at_canvas(token: CanvasOAuth2Token) -> str:
-    """Ask Canvas to revoke ``token``, leaving the row alone; return ``REVOKED``, ``DEAD``
-    or ``NOT_REVOKED``. Failures are logged, never raised."""
+def _tell_canvas(token: CanvasOAuth2Token) -> Revocation:
     try:
         access_token = token.access_token
         client = instances.get(token.domain).client()
@@ -190,20 +196,20 @@ def revoke_at_canvas(token: CanvasOAuth2Token) -> str:
             # Canvas authenticates DELETE with the access token; an expired one is refused.
             access_token = client.refresh(token.refresh_token).access_token
         client.revoke(access_token)
-        return REVOKED
+        return Revocation.REVOKED
     except crypto.DecryptionError:
         logger.error("Canvas token pk=%s cannot be decrypted, so not revoked at Canvas", token.pk)
     except CanvasOAuthError as exc:
         if isinstance(exc, CanvasRequestError) and is_dead_refresh_token(exc):
             logger.info("Canvas token pk=%s is dead at Canvas: nothing left to revoke", token.pk)
-            return DEAD
+            return Revocation.DEAD
         logger.warning(
             "Could not revoke Canvas token pk=%s (user %s) at Canvas: %s",
             token.pk,
             token.user_id,
             exc.code,
         )
-    return NOT_REVOKED
+    return Revocation.NOT_REVOKED
 
 
 def invalidate_token(user: AnyUser, domain: str | None = None) -> None:
