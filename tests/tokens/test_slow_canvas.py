@@ -165,7 +165,7 @@ def test_a_new_authorization_during_a_refresh_wins(user, fake_canvas):
     dance = as_grant(fake_canvas.issue_token())
     tokens.save_grant(user, token.domain, dance, [])
     refreshed = as_grant(fake_canvas.issue_token())
-    assert not claims.finish(CanvasOAuth2Token.objects.get(pk=token.pk), claim, refreshed)
+    assert not claim.finish(refreshed)
     assert CanvasOAuth2Token.objects.get(pk=token.pk).access_token == dance.access_token
 
 
