@@ -294,6 +294,13 @@ def test_one_instance_in_the_mapping_is_the_default_for_a_row_made_without_a_dom
     assert get_token_for_user(user) == "a"
 
 
+def test_a_default_domain_that_is_no_host_is_no_default(browser, settings):
+    settings.CANVAS_OAUTH_CANVAS_DOMAIN = "canvas.example.edu/login"  # check E004 says so
+    response = browser.get("/canvas/")
+    assert response.status_code == 400
+    assert b"launch it from Canvas" in response.content
+
+
 def test_authorize_url_from_a_task_starts_the_right_dance(browser, user, fake_canvas):
     with pytest.raises(MissingTokenError) as missing:
         get_token_for_user(user)
