@@ -7,8 +7,10 @@ What a user sees of these bounds (the 504 and 502 pages, a refresh kept) is in
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
+import threading
 import time
 
 import pytest
@@ -148,3 +150,45 @@ def test_a_drip_feeding_proxy_is_cut_off_at_the_deadline_too(browser, settings, 
     assert proxy.requests == ["POST http://canvas.example.edu/login/oauth2/token HTTP/1.1"]
     assert response.status_code == 504
     assert elapsed < WELL_UNDER_THE_DRIP
+
+
+def keeps_alive_then_drips() -> tuple[socket.socket, threading.Thread]:
+    """Serve one connection: the first answer at once, kept alive; the second one byte
+    every DRIP seconds, for up to MAX_SECONDS."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(MAX_SECONDS)
+    body = b'{"ok": true}'
+    answer = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+    answer += b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+
+    def serve():
+        with contextlib.suppress(OSError), listener.accept()[0] as conn:
+            conn.settimeout(MAX_SECONDS)
+            conn.recv(65536)
+            conn.sendall(answer)
+            conn.recv(65536)
+            started = time.monotonic()
+            for i in range(len(answer)):
+                if time.monotonic() - started > MAX_SECONDS:
+                    break
+                conn.sendall(answer[i : i + 1])
+                time.sleep(DRIP)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    return listener, thread
+
+
+def test_a_kept_alive_connection_of_new_session_is_cut_off_at_the_deadline_too():
+    """The second exchange on a session from ``new_session`` reuses the first one's
+    connection: no new socket is made, and the deadline must still cut it off."""
+    listener, thread = keeps_alive_then_drips()
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}/"
+    session = new_session()
+    with listener, session:
+        assert exchange("GET", url, timeout=5, session=session).json() == {"ok": True}
+        started = time.monotonic()
+        with pytest.raises(CanvasUnavailableError):
+            exchange("GET", url, timeout=TIMEOUT, session=session)
+        assert time.monotonic() - started < WELL_UNDER_THE_DRIP
+    thread.join(MAX_SECONDS)
