@@ -25,7 +25,7 @@ from django.views.decorators.debug import sensitive_variables
 from requests.adapters import HTTPAdapter
 from requests.auth import AuthBase
 
-from canvas_oauth import canvas, conf, instances, oauth, pacing, reports, shared_pacing, tokens
+from canvas_oauth import canvas, conf, instances, oauth, pacing, redaction, shared_pacing, tokens
 from canvas_oauth.exceptions import (
     CanvasRequestError,
     CanvasThrottledError,
@@ -129,7 +129,7 @@ class CanvasSession(requests.Session):
     def __init__(self, user: Any, domain: str | None = None, *, request: HttpRequest | None = None):
         super().__init__()
         self.user = user
-        self.domain = tokens.resolve_domain(domain)
+        self.domain = instances.domain_for(domain)
         instances.get(self.domain)  # an instance off the allow-list raises here
         self.origin = conf.base_url(self.domain)
         self.api_url = canvas.api_base_url(self.origin)
@@ -408,7 +408,7 @@ class CanvasSession(requests.Session):
                 self._reject()
             if self._request is not None:
                 # The refresh's frames hold the refresh token: hidden from the DEBUG page too.
-                reports.guard_callback(self._request)
+                redaction.guard_callback(self._request)
             try:
                 # force: another process may have refreshed it already; then that token
                 # is used, and Canvas is not asked (which would kill that process's token).
@@ -491,7 +491,7 @@ def canvas_session(request: HttpRequest, domain: str | None = None) -> CanvasSes
     the dance when the user has to authorize (again).
     """
     oauth.require_login(request)
-    key = instances.domain_key(domain) if domain else instances.resolve(request)
+    key = instances.domain_for(domain, request)
     return CanvasSession(request.user, key, request=request)
 
 

@@ -21,8 +21,8 @@ APP_LABEL = "canvas_oauth"
 MIGRATIONS = "canvas_oauth.migrations"
 
 
-def _error(id_: int, msg: str, hint: str) -> checks.Error:
-    return checks.Error(msg, hint=hint, id=f"canvas_oauth.E{id_:03d}")
+def _error(id_: str, msg: str, hint: str) -> checks.Error:
+    return checks.Error(msg, hint=hint, id=id_)
 
 
 @checks.register(checks.Tags.security, "canvas_oauth")
@@ -47,7 +47,7 @@ def check_error_template(app_configs: Any = None, **kwargs: Any) -> list[checks.
     """
     name = getattr(django_settings, "CANVAS_OAUTH_ERROR_TEMPLATE", None)
     if not isinstance(name, str) or not name:
-        return []  # E007 reports it
+        return []  # canvas_oauth.E007 reports it
     try:
         loader.get_template(name)
     except (TemplateDoesNotExist, TemplateSyntaxError) as exc:
@@ -90,7 +90,7 @@ def check_pacing_cache(app_configs: Any = None, **kwargs: Any) -> list[checks.Ch
     if not isinstance(alias, str) or alias not in configured:
         return [
             _error(
-                25,
+                "canvas_oauth.E025",
                 f"CANVAS_OAUTH_PACING_CACHE {alias!r} names no cache in CACHES.",
                 "Name an alias of CACHES (a Redis cache every process reaches), or leave it "
                 "unset to pace API calls per process.",
@@ -141,7 +141,7 @@ def check_middleware_order(app_configs: Any = None, **kwargs: Any) -> list[check
     middleware = list(getattr(django_settings, "MIDDLEWARE", None) or [])
     ours = [i for i, path in enumerate(middleware) if _is_subclass_path(path, MIDDLEWARE_PATH)]
     if not ours:
-        return []  # W001 says so
+        return []  # canvas_oauth.W001 says so
     position = ours[0]
     messages: list[checks.CheckMessage] = []
     for needed in _NEEDED_BEFORE_MIDDLEWARE:
@@ -234,7 +234,7 @@ def _check_single_domain(s: conf.CanvasOAuthSettings) -> list[checks.CheckMessag
     if client_id in (None, "") or not str(client_id).strip().isdigit():
         errors.append(
             _error(
-                1,
+                "canvas_oauth.E001",
                 "CANVAS_OAUTH_CLIENT_ID must be set to your Canvas developer key's client id.",
                 "Copy the numeric ID of the developer key, e.g. "
                 'CANVAS_OAUTH_CLIENT_ID = "10000000000001".',
@@ -243,7 +243,7 @@ def _check_single_domain(s: conf.CanvasOAuthSettings) -> list[checks.CheckMessag
     if not isinstance(s.client_secret, str) or not s.client_secret:
         errors.append(
             _error(
-                2,
+                "canvas_oauth.E002",
                 "CANVAS_OAUTH_CLIENT_SECRET must be set to your developer key's secret.",
                 "Read it from the environment, e.g. "
                 'CANVAS_OAUTH_CLIENT_SECRET = os.environ["CANVAS_OAUTH_CLIENT_SECRET"].',
@@ -253,7 +253,7 @@ def _check_single_domain(s: conf.CanvasOAuthSettings) -> list[checks.CheckMessag
     if not isinstance(domain, str) or not domain:
         errors.append(
             _error(
-                3,
+                "canvas_oauth.E003",
                 "CANVAS_OAUTH_CANVAS_DOMAIN must be set to your Canvas instance's host.",
                 'For example CANVAS_OAUTH_CANVAS_DOMAIN = "canvas.example.edu".',
             )
@@ -264,7 +264,7 @@ def _check_single_domain(s: conf.CanvasOAuthSettings) -> list[checks.CheckMessag
         except ValueError:
             errors.append(
                 _error(
-                    4,
+                    "canvas_oauth.E004",
                     f"CANVAS_OAUTH_CANVAS_DOMAIN {domain!r} is not a host or an origin.",
                     'Use a bare host ("canvas.example.edu"; https is assumed) or an '
                     'origin with no path ("http://localhost:3000").',
@@ -281,14 +281,14 @@ def _check_common(s: conf.CanvasOAuthSettings) -> list[checks.CheckMessage]:
     ):
         errors.append(
             _error(
-                5,
+                "canvas_oauth.E005",
                 "CANVAS_OAUTH_SCOPES must be a list of scope strings.",
                 'For example ["url:GET|/api/v1/users/:user_id/profile"]; [] asks for none.',
             )
         )
     for id_, name, value in (
-        (6, "CANVAS_OAUTH_TOKEN_EXPIRATION_BUFFER", s.token_expiration_buffer),
-        (10, "CANVAS_OAUTH_STATE_TTL", s.state_ttl),
+        ("canvas_oauth.E006", "CANVAS_OAUTH_TOKEN_EXPIRATION_BUFFER", s.token_expiration_buffer),
+        ("canvas_oauth.E010", "CANVAS_OAUTH_STATE_TTL", s.state_ttl),
     ):
         if not isinstance(value, timedelta) or value < timedelta(0):
             errors.append(
@@ -301,25 +301,25 @@ def _check_common(s: conf.CanvasOAuthSettings) -> list[checks.CheckMessage]:
     if not isinstance(s.error_template, str) or not s.error_template:
         errors.append(
             _error(
-                7,
+                "canvas_oauth.E007",
                 "CANVAS_OAUTH_ERROR_TEMPLATE must be a template name.",
                 'The default is "oauth_error.html".',
             )
         )
     for id_, name, value in (
-        (8, "CANVAS_OAUTH_REPLACE_TOKENS", s.replace_tokens),
-        (11, "CANVAS_OAUTH_PKCE", s.pkce),
-        (14, "CANVAS_OAUTH_FORCE_LOGIN", s.force_login),
-        (18, "CANVAS_OAUTH_REVOKE_ON_USER_DELETE", s.revoke_on_user_delete),
+        ("canvas_oauth.E008", "CANVAS_OAUTH_REPLACE_TOKENS", s.replace_tokens),
+        ("canvas_oauth.E011", "CANVAS_OAUTH_PKCE", s.pkce),
+        ("canvas_oauth.E014", "CANVAS_OAUTH_FORCE_LOGIN", s.force_login),
+        ("canvas_oauth.E018", "CANVAS_OAUTH_REVOKE_ON_USER_DELETE", s.revoke_on_user_delete),
     ):
         if not isinstance(value, bool):
             errors.append(_error(id_, f"{name} must be True or False.", f"Got {value!r}."))
     for id_, name, value, default in (
-        (9, "CANVAS_OAUTH_TIMEOUT", s.timeout, "3 seconds"),
-        (19, "CANVAS_OAUTH_CONNECT_TIMEOUT", s.connect_timeout, "2 seconds"),
-        (20, "CANVAS_OAUTH_REFRESH_WAIT", s.refresh_wait, "1 second"),
-        (22, "CANVAS_OAUTH_BREAKER_COOLDOWN", s.breaker_cooldown, "30 seconds"),
-        (23, "CANVAS_OAUTH_API_TIMEOUT", s.api_timeout, "30 seconds"),
+        ("canvas_oauth.E009", "CANVAS_OAUTH_TIMEOUT", s.timeout, "3 seconds"),
+        ("canvas_oauth.E019", "CANVAS_OAUTH_CONNECT_TIMEOUT", s.connect_timeout, "2 seconds"),
+        ("canvas_oauth.E020", "CANVAS_OAUTH_REFRESH_WAIT", s.refresh_wait, "1 second"),
+        ("canvas_oauth.E022", "CANVAS_OAUTH_BREAKER_COOLDOWN", s.breaker_cooldown, "30 seconds"),
+        ("canvas_oauth.E023", "CANVAS_OAUTH_API_TIMEOUT", s.api_timeout, "30 seconds"),
     ):
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
             errors.append(
@@ -333,7 +333,7 @@ def _check_common(s: conf.CanvasOAuthSettings) -> list[checks.CheckMessage]:
     if isinstance(budget, bool) or not isinstance(budget, (int, float)) or not budget >= 0:
         errors.append(
             _error(
-                24,
+                "canvas_oauth.E024",
                 "CANVAS_OAUTH_API_RETRY_BUDGET must be a number of seconds, 0 or more.",
                 "The default is 30 seconds; 0 gives a throttled API call back at once.",
             )
@@ -342,7 +342,7 @@ def _check_common(s: conf.CanvasOAuthSettings) -> list[checks.CheckMessage]:
     if isinstance(threshold, bool) or not isinstance(threshold, int) or threshold < 1:
         errors.append(
             _error(
-                21,
+                "canvas_oauth.E021",
                 "CANVAS_OAUTH_BREAKER_THRESHOLD must be a whole number, 1 or more.",
                 "The default is 5: five different tokens failing in a row open the breaker.",
             )
@@ -351,7 +351,7 @@ def _check_common(s: conf.CanvasOAuthSettings) -> list[checks.CheckMessage]:
     if redirect_uri is not None and not _is_absolute_url(redirect_uri):
         errors.append(
             _error(
-                12,
+                "canvas_oauth.E012",
                 "CANVAS_OAUTH_REDIRECT_URI must be an absolute http(s) URL or None.",
                 'For example "https://tool.example.edu/oauth/oauth-callback".',
             )
@@ -359,7 +359,7 @@ def _check_common(s: conf.CanvasOAuthSettings) -> list[checks.CheckMessage]:
     if s.purpose is not None and not isinstance(s.purpose, str):
         errors.append(
             _error(
-                13,
+                "canvas_oauth.E013",
                 "CANVAS_OAUTH_PURPOSE must be a string or None.",
                 "Canvas shows it to the user next to the token.",
             )
@@ -397,7 +397,13 @@ def _check_instances(instances: object) -> list[checks.CheckMessage]:
         '"client_secret": "…", "scopes": [...]}}.'
     )
     if not isinstance(instances, dict):
-        return [_error(16, "CANVAS_OAUTH_INSTANCES must be a dict keyed by Canvas domain.", hint)]
+        return [
+            _error(
+                "canvas_oauth.E016",
+                "CANVAS_OAUTH_INSTANCES must be a dict keyed by Canvas domain.",
+                hint,
+            )
+        ]
     errors: list[checks.CheckMessage] = []
     for domain, options in instances.items():
         problem = None
@@ -416,7 +422,7 @@ def _check_instances(instances: object) -> list[checks.CheckMessage]:
         elif problem is None and not isinstance(options.get("scopes", []), (list, tuple)):
             problem = f"the scopes of {domain!r} must be a list"
         if problem:
-            errors.append(_error(16, f"CANVAS_OAUTH_INSTANCES: {problem}.", hint))
+            errors.append(_error("canvas_oauth.E016", f"CANVAS_OAUTH_INSTANCES: {problem}.", hint))
     return errors
 
 
@@ -429,7 +435,9 @@ def _check_cleartext(s: conf.CanvasOAuthSettings) -> list[checks.CheckMessage]:
         try:
             scheme, _ = conf.parse_domain(domain)
         except (ValueError, AttributeError, TypeError):
-            continue  # not a domain at all: E003, E004 or E016 says so
+            # Not a domain at all: canvas_oauth.E003, canvas_oauth.E004 or
+            # canvas_oauth.E016 says so.
+            continue
         if scheme == "http" and not conf.is_loopback(urlsplit(conf.base_url(domain)).hostname):
             warnings.append(
                 checks.Warning(
@@ -452,7 +460,7 @@ def _check_resolver(path: object) -> list[checks.CheckMessage]:
         return []
     return [
         _error(
-            17,
+            "canvas_oauth.E017",
             f"CANVAS_OAUTH_INSTANCE_RESOLVER {path!r} is not an importable callable.",
             'Use a dotted path such as "canvas_oauth.instances.session_domain".',
         )
@@ -465,7 +473,7 @@ def _check_keys(keys: object) -> list[checks.CheckMessage]:
         return []
     return [
         _error(
-            15,
+            "canvas_oauth.E015",
             problem,
             "Make one with `python -c 'from cryptography.fernet import Fernet; "
             "print(Fernet.generate_key().decode())'`; leave the setting unset to "

@@ -8,13 +8,26 @@ write lock is held for the UPDATE alone). The result is written back with anothe
 conditional UPDATE, only if the claim is still there: a new authorization saved meanwhile
 (``forget_claim``) wins over the refresh.
 
-A claim lapses at ``refresh_claimed_until``, set past the Canvas call's deadline, so a
-worker that dies holding one delays the next refresh by seconds, not forever.
+A claim lapses ``MARGIN`` seconds after its holder's deadline, so a worker that dies
+holding one delays the next refresh by seconds, not forever; a lapsed claim can be taken.
+
+The rules of a held claim, all kept by ``Claim``:
+
+- ``hold`` (or ``take``) gives a claim, or None when the row is claimed already, gone, or
+  locked by another transaction for longer than ``LOCK_WAIT``.
+- Only the holder writes the row: ``finish`` stores Canvas's answer and clears the claim
+  in the same UPDATE; ``delete`` deletes the row. Each does so only while the row still
+  carries the claim, and either ends it.
+- Any other way out of ``hold`` (a return, an exception) releases the claim, unless it
+  was found lost: the row carried another claim, or none, when it was read.
+- A release clears the row's claim and leaves the row object as read.
 """
 
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 
 from django.db import DatabaseError, connections, router, transaction
@@ -26,6 +39,8 @@ from canvas_oauth.canvas import TokenGrant
 from canvas_oauth.locks import bounded_wait, patiently
 from canvas_oauth.models import CanvasOAuth2Token, concrete_field
 
+# A claim outlives its holder's deadline by this much, in seconds.
+MARGIN = 2.0
 # How long taking a claim may wait for a row or database locked by another transaction.
 LOCK_WAIT = 1.0
 # What a refresh writes back, besides releasing its claim.
@@ -40,39 +55,118 @@ REFRESHED_FIELDS = (
 )
 
 
-def _unclaimed(now: datetime) -> Q:
-    """Match rows nobody holds a live claim on."""
-    return Q(refresh_claimed_until__isnull=True) | Q(refresh_claimed_until__lt=now)
+class Claim:
+    """A claim taken on one token row, with the row as read just after it was taken."""
+
+    def __init__(self, token: CanvasOAuth2Token, value: str) -> None:
+        self._alias, self._rows = _row(token)
+        self._value = value
+        #: The row as it was right after the claim was taken; None when it was gone.
+        self.row = patiently(self._alias, self._rows.first)
+        self._held = self.row is not None and self.row.refresh_claim == value
+
+    @property
+    def held(self) -> bool:
+        """Tell whether the claim is still ours, as far as its holder knows.
+
+        False once finished, deleted or released, and when the row read after taking it
+        was gone or carried no claim of ours (a new authorization saved in between).
+        """
+        return self._held
+
+    def _ours(self) -> QuerySet[CanvasOAuth2Token]:
+        return self._rows.filter(refresh_claim=self._value)
+
+    def release(self) -> None:
+        """Give the claim up, leaving the row (and ``row``) as they are; then a no-op."""
+        if self._held:
+            self._held = False
+            self._ours().update(refresh_claim="", refresh_claimed_until=None)
+
+    @sensitive_variables()
+    def finish(self, grant: TokenGrant) -> bool:
+        """Store Canvas's answer in the row and release the claim; False if it was lost.
+
+        ``row`` takes the new values, encrypted, whether or not the row still carried the
+        claim (none when the claim was known lost already).
+        """
+        token = self.row
+        if not self._held or token is None:
+            return False
+        self._held = False
+        token.apply_grant(grant)
+        # Each field prepares its value as save() would: the tokens are encrypted here.
+        values = {
+            name: concrete_field(CanvasOAuth2Token, name).pre_save(token, False)
+            for name in REFRESHED_FIELDS
+        }
+        written = patiently(
+            self._alias,
+            lambda: self._ours().update(**values, refresh_claim="", refresh_claimed_until=None),
+        )
+        if written:
+            token.forget_claim()  # as the row now says
+        return bool(written)
+
+    def delete(self) -> None:
+        """Delete the row, unless the claim was lost (a new authorization replaced it).
+
+        As ``QuerySet.delete`` does: Django's delete signals are sent.
+        """
+        if self._held:
+            self._held = False
+            rows = self._ours()
+            patiently(self._alias, rows.delete)
+
+    def delete_unused_since(self, cutoff: datetime) -> bool:
+        """Delete the row unless the claim was lost or the row was written since ``cutoff``;
+        tell whether it went.
+
+        One DELETE checks both, so a new authorization saved meanwhile is kept; no delete
+        signal is sent.
+        """
+        if not self._held:
+            return False
+        self._held = False
+        return bool(_delete_in_one_statement(self._ours().filter(updated_on__lt=cutoff)))
 
 
-def _row(token: CanvasOAuth2Token) -> tuple[str, QuerySet[CanvasOAuth2Token]]:
-    # Claims are taken and read where the row is written, whatever a router reads from.
-    alias = router.db_for_write(CanvasOAuth2Token, instance=token)
-    return alias, CanvasOAuth2Token._default_manager.db_manager(alias).filter(pk=token.pk)
+def take(token: CanvasOAuth2Token, seconds: float) -> Claim | None:
+    """Claim ``token``'s row while its holder works ``seconds`` (and ``MARGIN`` more).
 
-
-def take(token: CanvasOAuth2Token, seconds: float) -> str | None:
-    """Claim ``token``'s row for ``seconds``; return the claim, or None when it is taken.
-
-    None also when the row is gone, or locked by another transaction for longer than
-    ``LOCK_WAIT``.
+    Return None when it is claimed already, gone, or locked by another transaction for
+    longer than ``LOCK_WAIT``. The caller releases what it takes (``hold`` does).
     """
     alias, rows = _row(token)
     now = timezone.now()
-    claim = secrets.token_hex(16)
+    value = secrets.token_hex(16)
     free = _unclaimed(now)
+    until = now + timedelta(seconds=seconds + MARGIN)
 
     def claim_row() -> int:
         with transaction.atomic(using=alias), bounded_wait(connections[alias], LOCK_WAIT):
-            return rows.filter(free).update(
-                refresh_claim=claim, refresh_claimed_until=now + timedelta(seconds=seconds)
-            )
+            return rows.filter(free).update(refresh_claim=value, refresh_claimed_until=until)
 
     try:
         taken = patiently(alias, claim_row)
     except DatabaseError:  # a lock wait that ran out: someone else is writing the row
         return None
-    return claim if taken else None
+    return Claim(token, value) if taken else None
+
+
+@contextmanager
+def hold(token: CanvasOAuth2Token, seconds: float) -> Iterator[Claim | None]:
+    """Hold a claim on ``token``'s row for the block (None: not taken, see ``take``).
+
+    The claim is released when the block ends, whichever way, unless it was finished,
+    deleted or lost.
+    """
+    claim = take(token, seconds)
+    try:
+        yield claim
+    finally:
+        if claim is not None:
+            claim.release()
 
 
 def read(token: CanvasOAuth2Token) -> CanvasOAuth2Token | None:
@@ -87,39 +181,9 @@ def is_claimed(token: CanvasOAuth2Token) -> bool:
     return until is not None and until >= timezone.now()
 
 
-def release(token: CanvasOAuth2Token, claim: str) -> None:
-    """Give the claim up, leaving the row as it is."""
-    _row(token)[1].filter(refresh_claim=claim).update(refresh_claim="", refresh_claimed_until=None)
-
-
-@sensitive_variables()
-def finish(token: CanvasOAuth2Token, claim: str, grant: TokenGrant) -> bool:
-    """Store Canvas's answer in the row and release the claim; False if it was lost.
-
-    ``token`` takes the new values either way, encrypted as they are written.
-    """
-    token.apply_grant(grant)
-    # Each field prepares its value as save() would: the tokens are encrypted here.
-    values = {
-        name: concrete_field(CanvasOAuth2Token, name).pre_save(token, False)
-        for name in REFRESHED_FIELDS
-    }
-    alias, rows = _row(token)
-    written = patiently(
-        alias,
-        lambda: rows.filter(refresh_claim=claim).update(
-            **values, refresh_claim="", refresh_claimed_until=None
-        ),
-    )
-    if written:
-        token.forget_claim()  # as the row now says
-    return bool(written)
-
-
-def delete(token: CanvasOAuth2Token, claim: str) -> None:
-    """Delete the row, unless the claim was lost (a new authorization replaced it)."""
-    alias, rows = _row(token)
-    patiently(alias, lambda: rows.filter(refresh_claim=claim).delete())
+def claimed(rows: QuerySet[CanvasOAuth2Token]) -> QuerySet[CanvasOAuth2Token]:
+    """Return those of ``rows`` someone holds a live claim on."""
+    return rows.filter(refresh_claimed_until__gte=timezone.now())
 
 
 def delete_unclaimed(rows: QuerySet[CanvasOAuth2Token]) -> int:
@@ -131,12 +195,15 @@ def delete_unclaimed(rows: QuerySet[CanvasOAuth2Token]) -> int:
     return _delete_in_one_statement(rows.filter(_unclaimed(timezone.now())))
 
 
-def delete_if_claimed(rows: QuerySet[CanvasOAuth2Token], claim: str) -> int:
-    """Delete those of ``rows`` that still carry ``claim``, in one statement; return how many.
+def _unclaimed(now: datetime) -> Q:
+    """Match rows nobody holds a live claim on."""
+    return Q(refresh_claimed_until__isnull=True) | Q(refresh_claimed_until__lt=now)
 
-    A new authorization saved meanwhile dropped the claim, and is kept.
-    """
-    return _delete_in_one_statement(rows.filter(refresh_claim=claim))
+
+def _row(token: CanvasOAuth2Token) -> tuple[str, QuerySet[CanvasOAuth2Token]]:
+    # Claims are taken and read where the row is written, whatever a router reads from.
+    alias = router.db_for_write(CanvasOAuth2Token, instance=token)
+    return alias, CanvasOAuth2Token._default_manager.db_manager(alias).filter(pk=token.pk)
 
 
 def _delete_in_one_statement(rows: QuerySet[CanvasOAuth2Token]) -> int:

@@ -20,7 +20,7 @@ from django.db import DatabaseError, connections, router
 from django.urls import NoReverseMatch, reverse
 from django.views.decorators.debug import sensitive_variables
 
-from canvas_oauth import conf, crypto, instances
+from canvas_oauth import canvas, conf, crypto, instances
 from canvas_oauth.exceptions import (
     CanvasOAuthError,
     CanvasUnavailableError,
@@ -122,7 +122,7 @@ def _instances(domain: str | None) -> list[tuple[str, CanvasInstance | None, str
     try:
         configured = dict(instances.configured())
     except (KeyError, TypeError, ValueError, AttributeError):
-        configured = {}  # ill-formed settings: the system checks (E016) say which
+        configured = {}  # ill-formed settings: canvas_oauth.E016 says which
     found: list[tuple[str, CanvasInstance | None, str]] = [
         (key, instance, "") for key, instance in configured.items()
     ]
@@ -160,99 +160,95 @@ def _row_instance(row: CanvasDeveloperKey) -> tuple[str, CanvasInstance | None, 
 
 
 def _instance(key: str, instance: CanvasInstance | None, problem: str) -> list[Finding]:
+    """Check one instance: https, then (if sound) whether Canvas answers, and then what its
+    answer says of the developer key and of Canvas's clock."""
     if instance is None:
         return [Finding("developer_key", ERROR, problem, key)]
     scheme, netloc = conf.parse_domain(instance.domain)
     origin = f"{scheme}://{netloc}"
+    https = _https(key, origin, scheme)
+    if https.status == ERROR:
+        return [https]
+    reachable, probe = _reachable(key, origin, instance)
+    if probe is None:
+        return [https, reachable]
+    return [
+        https,
+        reachable,
+        _developer_key(key, origin, instance.client_id, probe),
+        _clock(key, probe.clock_skew),
+    ]
+
+
+def _https(key: str, origin: str, scheme: str) -> Finding:
     if scheme == "http" and not conf.is_loopback(urlsplit(origin).hostname):
-        return [
-            Finding(
-                "https",
-                ERROR,
-                f"Canvas is reached at {origin} over plain http: the client secret, codes and "
-                "tokens would cross the network in clear text. Not probed, for that reason.",
-                key,
-            )
-        ]
-    findings = [_https_ok(key, origin, scheme)]
+        return Finding(
+            "https",
+            ERROR,
+            f"Canvas is reached at {origin} over plain http: the client secret, codes and "
+            "tokens would cross the network in clear text. Not probed, for that reason.",
+            key,
+        )
+    if scheme == "https":
+        return Finding("https", OK, f"Canvas is reached at {origin}.", key)
+    return Finding("https", OK, f"Canvas is reached at {origin}: {LOOPBACK_EXEMPT}", key)
+
+
+def _reachable(
+    key: str, origin: str, instance: CanvasInstance
+) -> tuple[Finding, canvas.KeyProbe | None]:
+    """Send Canvas the key probe; return the finding, and the probe when Canvas answered."""
     timeout = conf.settings.timeout
     started = time.monotonic()
     try:
         probe = instance.client().probe_key()
     except CanvasUnavailableError as exc:
-        findings.append(
-            Finding(
-                "reachable",
-                ERROR,
-                f"{origin} did not answer within CANVAS_OAUTH_TIMEOUT ({timeout} s): {exc.message}",
-                key,
-            )
+        message = (
+            f"{origin} did not answer within CANVAS_OAUTH_TIMEOUT ({timeout} s): {exc.message}"
         )
-        return findings
+        return Finding("reachable", ERROR, message, key), None
     elapsed = round(time.monotonic() - started, 3)
-    findings.append(
-        Finding(
-            "reachable",
-            OK,
-            f"{origin} answered in {elapsed} s.",
-            key,
-            {"seconds": elapsed},
-        )
+    message = f"{origin} answered in {elapsed} s."
+    return Finding("reachable", OK, message, key, {"seconds": elapsed}), probe
+
+
+# The developer key's verdict by the probe's (verdict, Canvas's description); a description
+# of None stands for any. An answer matching none is KEY_NOT_UNDERSTOOD.
+KEY_VERDICTS: dict[tuple[str, str | None], tuple[str, str]] = {
+    ("valid", None): (
+        OK,
+        "Canvas accepts client id {client_id} and its secret (it refused only the made-up "
+        "code: 400 invalid_grant).",
+    ),
+    ("invalid_client", "unknown client"): (
+        ERROR,
+        "Canvas does not know client id {client_id}, or the key is off (401 invalid_client).",
+    ),
+    ("invalid_client", None): (
+        ERROR,
+        "Canvas refused the client secret of client id {client_id} (401 invalid_client).",
+    ),
+}
+KEY_NOT_UNDERSTOOD = (
+    ERROR,
+    "Canvas answered {http_status} {error}, neither 400 invalid_grant (a live key) nor 401 "
+    "invalid_client (a wrong one). Is {origin} a Canvas?",
+)
+
+
+def _developer_key(key: str, origin: str, client_id: str, probe: canvas.KeyProbe) -> Finding:
+    status, template = KEY_VERDICTS.get(
+        (probe.verdict, probe.description),
+        KEY_VERDICTS.get((probe.verdict, None), KEY_NOT_UNDERSTOOD),
+    )
+    message = template.format(
+        client_id=client_id,
+        http_status=probe.http_status,
+        error=probe.error or "(no OAuth error)",
+        origin=origin,
     )
     details = {"http_status": probe.http_status, "error": probe.error}
-    client_id = instance.client_id
-    if probe.verdict == "valid":
-        findings.append(
-            Finding(
-                "developer_key",
-                OK,
-                f"Canvas accepts client id {client_id} and its secret "
-                "(it refused only the made-up code: 400 invalid_grant).",
-                key,
-                details,
-            )
-        )
-    elif probe.verdict == "invalid_client" and probe.description == "unknown client":
-        findings.append(
-            Finding(
-                "developer_key",
-                ERROR,
-                f"Canvas does not know client id {client_id}, or the key is off "
-                "(401 invalid_client).",
-                key,
-                details,
-            )
-        )
-    elif probe.verdict == "invalid_client":
-        findings.append(
-            Finding(
-                "developer_key",
-                ERROR,
-                f"Canvas refused the client secret of client id {client_id} (401 invalid_client).",
-                key,
-                details,
-            )
-        )
-    else:
-        findings.append(
-            Finding(
-                "developer_key",
-                ERROR,
-                f"Canvas answered {probe.http_status} {probe.error or '(no OAuth error)'}, "
-                "neither 400 invalid_grant (a live key) nor 401 invalid_client (a wrong "
-                f"one). Is {origin} a Canvas?",
-                key,
-                details,
-            )
-        )
-    findings.append(_clock(key, probe.clock_skew))
-    return findings
-
-
-def _https_ok(key: str, origin: str, scheme: str) -> Finding:
-    if scheme == "https":
-        return Finding("https", OK, f"Canvas is reached at {origin}.", key)
-    return Finding("https", OK, f"Canvas is reached at {origin}: {LOOPBACK_EXEMPT}", key)
+    return Finding("developer_key", status, message, key, details)
 
 
 def _redirect_registered(

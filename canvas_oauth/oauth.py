@@ -16,7 +16,7 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.debug import sensitive_variables
 
-from canvas_oauth import conf, crypto, errorpages, instances, reports, state, tokens
+from canvas_oauth import conf, crypto, errorpages, instances, redaction, state, tokens
 from canvas_oauth.exceptions import (
     AuthorizationDeniedError,
     CanvasOAuthError,
@@ -88,13 +88,13 @@ def refresh_oauth_token(request: HttpRequest, domain: str | None = None) -> Canv
     returned as it is when Canvas fails for a reason that may pass.
     """
     require_login(request)
-    key = _cache_key(request, _domain_for(request, domain))
+    key = _cache_key(request, instances.domain_for(domain, request))
     token = _cache(request).get(key) or CanvasOAuth2Token.objects.get_for_user(key[0], key[1])
     if token is None:
         raise MissingTokenError()
     early = request.__dict__.pop(_EARLY_REFRESH, False)
     # The refresh's frames hold the refresh token: hidden from this request's DEBUG page too.
-    reports.guard_callback(request)
+    redaction.guard_callback(request)
     token = _cache(request)[key] = tokens.refresh(token, force=not early)
     return token
 
@@ -111,7 +111,7 @@ def remember_token(request: HttpRequest, token: CanvasOAuth2Token) -> None:
 
 def _token_for(request: HttpRequest, domain: str | None) -> CanvasOAuth2Token:
     require_login(request)
-    key = _cache_key(request, _domain_for(request, domain))
+    key = _cache_key(request, instances.domain_for(domain, request))
     cache = _cache(request)
     token = cache.get(key)
     buffer = conf.settings.token_expiration_buffer
@@ -126,11 +126,6 @@ def _token_for(request: HttpRequest, domain: str | None) -> CanvasOAuth2Token:
             finally:
                 request.__dict__.pop(_EARLY_REFRESH, None)
     return token
-
-
-def _domain_for(request: HttpRequest, domain: str | None) -> str:
-    """Return the stored form of ``domain``, or of the instance the request is for."""
-    return instances.domain_key(domain) if domain else instances.resolve(request)
 
 
 def _cache(request: HttpRequest) -> dict[tuple[object, str], CanvasOAuth2Token]:
@@ -151,6 +146,18 @@ def require_login(request: HttpRequest) -> None:
         raise LoginRequiredError()
 
 
+def require_own_dance(request: HttpRequest, dance: state.PendingDance) -> None:
+    """Raise ``InvalidOAuthReturnError`` unless ``request.user`` started ``dance``.
+
+    The state proves only that the dance exists; whoever finishes it stores a token for
+    the user logged in now, so that must be the user it was started for.
+    """
+    if dance.user_pk != str(request.user.pk):
+        raise InvalidOAuthReturnError(
+            "This Canvas authorization was started by someone else. Please start again."
+        )
+
+
 def invalidate_oauth_token(request: HttpRequest, domain: str | None = None) -> None:
     """Forget the user's token after the Canvas API rejected it, and restart the dance.
 
@@ -158,7 +165,7 @@ def invalidate_oauth_token(request: HttpRequest, domain: str | None = None) -> N
     ``InvalidTokenError`` (a ``MissingTokenError``), which the middleware handles.
     """
     require_login(request)
-    key = _domain_for(request, domain)
+    key = instances.domain_for(domain, request)
     _cache(request).pop(_cache_key(request, key), None)
     tokens.invalidate_token(request.user, key)
     raise InvalidTokenError()
@@ -167,7 +174,7 @@ def invalidate_oauth_token(request: HttpRequest, domain: str | None = None) -> N
 def revoke_oauth_token(request: HttpRequest, domain: str | None = None) -> bool:
     """Revoke the user's token at Canvas and delete it; see ``tokens.revoke_token``."""
     require_login(request)
-    key = _domain_for(request, domain)
+    key = instances.domain_for(domain, request)
     _cache(request).pop(_cache_key(request, key), None)
     return tokens.revoke_token(request.user, key)
 
@@ -223,7 +230,7 @@ def begin_dance(
     ``canvas_oauth.popup``).
     """
     require_login(request)
-    instance = instances.get(_domain_for(request, domain))
+    instance = instances.get(instances.domain_for(domain, request))
     redirect_uri = conf.settings.redirect_uri or request.build_absolute_uri(
         reverse("canvas-oauth-callback")
     )
@@ -262,11 +269,11 @@ def oauth_callback(request: HttpRequest) -> HttpResponse:
     refused, and its waiting page told so, rather than finished: its answer belongs to
     the tool's page in the iframe, whose session this popup may not have.
     """
-    reports.guard_callback(request)
+    redaction.guard_callback(request)
     try:
         return _finish_dance(request)
     finally:
-        reports.forget_callback_secrets(request)
+        redaction.forget_callback_secrets(request)
 
 
 @sensitive_variables("code", "params", "dance", "state_value")
@@ -288,10 +295,7 @@ def _finish_dance(request: HttpRequest) -> HttpResponse:
     if not state_value:
         raise InvalidOAuthStateError()
     dance = state.finish(request, state_value)
-    if dance.user_pk != str(request.user.pk):
-        raise InvalidOAuthReturnError(
-            "This Canvas authorization was started by someone else. Please start again."
-        )
+    require_own_dance(request, dance)
     try:
         return _finish_own_dance(request, dance, error)
     except CanvasOAuthError as exc:

@@ -15,9 +15,8 @@ from datetime import datetime
 
 from django.db import router
 from django.db.models import QuerySet
-from django.utils import timezone
 
-from canvas_oauth import claims, conf, refresher, tokens
+from canvas_oauth import claims, conf, tokens
 from canvas_oauth.models import CanvasOAuth2Token
 from canvas_oauth.signals import token_revoked
 
@@ -41,8 +40,7 @@ def unused(cutoff: datetime) -> QuerySet[CanvasOAuth2Token]:
 def count(cutoff: datetime) -> Tally:
     """Count what a run would delete now, and the rows among them being refreshed."""
     rows = unused(cutoff)
-    now = timezone.now()
-    return Tally(unused=rows.count(), in_use=rows.filter(refresh_claimed_until__gte=now).count())
+    return Tally(unused=rows.count(), in_use=claims.claimed(rows).count())
 
 
 def prune(
@@ -79,26 +77,23 @@ def prune(
 
 def _revoke_and_delete(pk: int, cutoff: datetime, tally: Tally) -> None:
     """Revoke one token at Canvas and delete its row, holding its claim meanwhile."""
-    token = CanvasOAuth2Token(pk=pk)
     # The claim keeps refreshes off the row while Canvas is told: a refresh, then a revoke,
     # each within the timeout.
-    claim = claims.take(token, 2 * conf.settings.timeout + refresher.CLAIM_MARGIN)
-    if claim is None:  # being refreshed (or deleted meanwhile)
-        tally.in_use += 1
-        return
-    row = claims.read(token)
-    if row is None:
-        return
-    if row.updated_on >= cutoff:  # refreshed since the run began: in use after all
-        claims.release(row, claim)
-        tally.in_use += 1
-        return
-    if tokens.revoke_at_canvas(row) == tokens.NOT_REVOKED:
-        claims.release(row, claim)
-        tally.not_revoked += 1
-        return
-    if claims.delete_if_claimed(unused(cutoff).filter(pk=pk), claim):
-        tally.deleted += 1
-        token_revoked.send(sender=CanvasOAuth2Token, user=row.user, domain=row.domain)
-    else:
-        tally.in_use += 1  # a new authorization replaced the row meanwhile: keep it
+    with claims.hold(CanvasOAuth2Token(pk=pk), 2 * conf.settings.timeout) as claim:
+        if claim is None:  # being refreshed (or deleted meanwhile)
+            tally.in_use += 1
+            return
+        row = claim.row
+        if row is None:
+            return
+        if row.updated_on >= cutoff:  # refreshed since the run began: in use after all
+            tally.in_use += 1
+            return
+        if tokens.revoke(row, delete=False) is tokens.Revocation.NOT_REVOKED:
+            tally.not_revoked += 1
+            return
+        if claim.delete_unused_since(cutoff):
+            tally.deleted += 1
+            token_revoked.send(sender=CanvasOAuth2Token, user=row.user, domain=row.domain)
+        else:
+            tally.in_use += 1  # a new authorization replaced the row meanwhile: keep it

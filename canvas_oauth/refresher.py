@@ -48,8 +48,6 @@ from canvas_oauth.signals import token_refreshed
 
 logger = logging.getLogger(__name__)
 
-# A claim outlives the Canvas call's deadline by this much, in seconds.
-CLAIM_MARGIN = 2.0
 # How often a caller waiting on another process's refresh reads the row again, in seconds.
 POLL_INTERVAL = 0.05
 # The token endpoint's throttle: Canvas's bucket, as the API's (a class attribute of
@@ -106,25 +104,15 @@ def _refreshed(current: CanvasOAuth2Token, force: bool, seen: str | None) -> boo
 def _refresh_once(token: CanvasOAuth2Token, force: bool, seen: str | None) -> CanvasOAuth2Token:
     timeout = float(conf.settings.timeout)
     deadline = time.monotonic() + timeout
-    claim = claims.take(token, timeout + CLAIM_MARGIN)
-    if claim is None:
-        return _await_other_refresh(token, force, seen)
-    try:
-        current = claims.read(token)
+    with claims.hold(token, timeout) as claim:
+        if claim is None:
+            return _await_other_refresh(token, force, seen)
+        current = claim.row
         if current is None:
             raise RefreshTokenRejectedError()
-        if current.refresh_claim != claim or _refreshed(current, force, seen):
-            result = current  # refreshed by another request before we claimed it
-        else:
-            result = _refresh_claimed(current, claim, force, deadline)
-    except BaseException:
-        claims.release(token, claim)
-        raise
-    # finish() released the claim in the same UPDATE that stored the new token; a token
-    # kept or refreshed elsewhere still carries it.
-    if result.refresh_claim == claim:
-        claims.release(token, claim)
-    return result
+        if not claim.held or _refreshed(current, force, seen):
+            return current  # refreshed by another request before we claimed it
+        return _refresh_claimed(claim, force, deadline)
 
 
 @sensitive_variables("seen")
@@ -150,10 +138,10 @@ def _await_other_refresh(
 
 
 @sensitive_variables()
-def _refresh_claimed(
-    token: CanvasOAuth2Token, claim: str, force: bool, deadline: float
-) -> CanvasOAuth2Token:
+def _refresh_claimed(claim: claims.Claim, force: bool, deadline: float) -> CanvasOAuth2Token:
     """Call Canvas for the claimed row; store, delete or keep it by Canvas's answer."""
+    token = claim.row
+    assert token is not None  # a claim held on a row that was read
     try:
         refresh_token = token.refresh_token
     except crypto.DecryptionError:
@@ -161,7 +149,7 @@ def _refresh_claimed(
         raise MissingTokenError() from None
     if not refresh_token:
         logger.info("Canvas token pk=%s cannot be refreshed; deleting it", token.pk)
-        claims.delete(token, claim)
+        claim.delete()
         raise RefreshTokenRejectedError()
     client = instances.get(token.domain).client()  # a domain off the allow-list raises
     gate = breaker.for_domain(token.domain)
@@ -180,7 +168,7 @@ def _refresh_claimed(
                 token.pk,
                 token.user_id,
             )
-            claims.delete(token, claim)
+            claim.delete()
             raise RefreshTokenRejectedError() from exc
         return _keep(token, force, exc.code, exc)
     except CanvasOAuthError as exc:  # no answer in time, a 5xx, or garbage
@@ -192,7 +180,7 @@ def _refresh_claimed(
         gate.failed(token.pk)
         raise
     gate.succeeded()
-    if not claims.finish(token, claim, grant):
+    if not claim.finish(grant):
         # A new authorization replaced the row meanwhile: it is the newer token.
         current = claims.read(token)
         if current is None:

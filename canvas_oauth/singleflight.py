@@ -1,9 +1,9 @@
 """In-process single flight: callers asking for the same key at once share one call.
 
-The row lock in ``locks.py`` already makes one refresh per token across processes and
-machines. Within one process, threads waiting for that lock would each wake up in turn
-and re-read the row; sharing the leader's outcome instead hands every waiter the new
-token the moment it exists, with no further query.
+The row's claim (``claims``) already makes one refresh per token across processes and
+machines. Within one process, threads that find the row claimed would each read it again
+and again until the refresh lands; sharing the leader's outcome instead hands every
+waiter the new token the moment it exists, with no further query.
 """
 
 from __future__ import annotations

@@ -111,13 +111,23 @@ def _shut(sock: socket.socket) -> None:
 class _Watched:
     """Hand the socket of a new connection to the deadline of the exchange it serves."""
 
-    sock: socket.socket
+    sock: socket.socket | None
 
     def connect(self) -> None:
         # A mixin: the connection class it is mixed into has the connect() called here.
         super().connect()  # type: ignore[misc]
+        self._watch()
+
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        # A kept-alive connection serves the next exchange without connecting again: its
+        # socket must be handed to that exchange's deadline too.
+        if self.sock is not None:
+            self._watch()
+        super().request(*args, **kwargs)  # type: ignore[misc]
+
+    def _watch(self) -> None:
         deadline = getattr(_calls, "deadline", None)
-        if deadline is not None:
+        if deadline is not None and self.sock is not None:
             deadline.watch(self.sock)
 
 

@@ -17,7 +17,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django.views.decorators.http import require_GET, require_POST
 
-from canvas_oauth import errorpages, oauth, popup, reports
+from canvas_oauth import errorpages, oauth, popup, redaction
 from canvas_oauth.exceptions import (
     CanvasOAuthError,
     InvalidOAuthReturnError,
@@ -167,12 +167,12 @@ def callback(request: HttpRequest) -> HttpResponse:
     The return of a popup dance is answered by ``popup``; any other finishes a session
     dance (``oauth.oauth_callback``).
     """
-    reports.guard_callback(request)
+    redaction.guard_callback(request)
     try:
         response = popup.answer_return(request)
         return oauth.oauth_callback(request) if response is None else response
     finally:
-        reports.forget_callback_secrets(request)
+        redaction.forget_callback_secrets(request)
 
 
 @never_cache
@@ -193,5 +193,5 @@ def complete(request: HttpRequest) -> HttpResponse:
     """Claim a popup dance's answer for the logged-in user (see ``canvas_oauth.popup``)."""
     # It trades Canvas's code for tokens: a crash below (a project's receiver of
     # token_obtained) must not show them, even on the DEBUG page.
-    reports.guard_callback(request)
+    redaction.guard_callback(request)
     return popup.complete(request)

@@ -2,7 +2,7 @@
 
 Every python block in ``docs/`` is run by some test: a test names it with ``run_block`` or
 ``python_block`` (a page and a text only that block holds, usually its first line), and
-``tests/test_docs_examples.py`` fails for a block that no test names. A block that is not
+``tests/docs/test_docs_examples.py`` fails for a block that no test names. A block that is not
 Python to run is marked in the Markdown, on the line before its fence (blank lines allowed)::
 
     <!-- not run: the reason -->

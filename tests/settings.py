@@ -97,7 +97,7 @@ CANVAS_OAUTH_CANVAS_DOMAIN = "canvas.example.edu"
 CANVAS_OAUTH_SCOPES: list[str] = []
 CANVAS_OAUTH_TOKEN_EXPIRATION_BUFFER = timedelta(0)
 
-# Popup dances are tested on each of these (tests/test_popup.py). CI runs the popup tests
+# Popup dances are tested on each of these (tests/dance/test_popup.py). CI runs the popup tests
 # again with CANVAS_OAUTH_TEST_STATE_CACHE=redis.
 CACHES = {
     "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},

@@ -7,7 +7,7 @@ import math
 import pytest
 
 from canvas_oauth.testing import FakeCanvas, FakeClock
-from tests.test_fake_canvas import (
+from tests.fake_canvas.test_fake_canvas import (
     CALLBACK,
     OOB,
     auth_url,

@@ -16,11 +16,11 @@ from canvas_oauth import instances
 from canvas_oauth.canvas import get_access_token
 from canvas_oauth.exceptions import CanvasRejectedError, InvalidOAuthReturnError
 from canvas_oauth.models import CanvasOAuth2Token
+from tests.canvas.test_canvas_answers import finish_dance
+from tests.canvas.test_canvas_wire import HUGE, READ_AT_MOST
 from tests.conftest import callback_path, dance, start_dance
+from tests.dance.test_popup import start as start_popup_dance
 from tests.loopback import canned, flood
-from tests.test_canvas_answers import finish_dance
-from tests.test_canvas_wire import HUGE, READ_AT_MOST
-from tests.test_popup import start as start_popup_dance
 
 CALLBACK = "/oauth/oauth-callback"
 SCOPE = "url:GET|/api/v1/courses"

@@ -19,7 +19,7 @@ from canvas_oauth import doctor, migrations
 from canvas_oauth.checks import check_migration_modules
 from canvas_oauth.models import CanvasOAuth2Token
 from tests.conftest import made
-from tests.test_migrations import insert_original_row, original_schema  # noqa: F401
+from tests.setup.test_migrations import insert_original_row, original_schema  # noqa: F401
 
 
 def w010(settings, modules):

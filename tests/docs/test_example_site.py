@@ -15,7 +15,7 @@ import pytest
 
 from canvas_oauth.testing.provider import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
 
-EXAMPLE = Path(__file__).resolve().parent.parent / "example"
+EXAMPLE = Path(__file__).resolve().parents[2] / "example"
 CANVAS_VARS = ("CANVAS_OAUTH_CLIENT_ID", "CANVAS_OAUTH_CLIENT_SECRET", "CANVAS_OAUTH_CANVAS_DOMAIN")
 
 

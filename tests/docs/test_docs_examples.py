@@ -13,7 +13,7 @@ import pytest
 
 from tests.docs_examples import _NOT_RUN, blocks, find_block, pages
 
-TESTS = Path(__file__).parent
+TESTS = Path(__file__).parents[1]
 
 
 def _string(node, constants):

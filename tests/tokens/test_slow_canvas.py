@@ -165,7 +165,7 @@ def test_a_new_authorization_during_a_refresh_wins(user, fake_canvas):
     dance = as_grant(fake_canvas.issue_token())
     tokens.save_grant(user, token.domain, dance, [])
     refreshed = as_grant(fake_canvas.issue_token())
-    assert not claims.finish(CanvasOAuth2Token.objects.get(pk=token.pk), claim, refreshed)
+    assert not claim.finish(refreshed)
     assert CanvasOAuth2Token.objects.get(pk=token.pk).access_token == dance.access_token
 
 
@@ -175,14 +175,14 @@ def as_grant(body):
 
 # A SQLite file shared by processes: the refresh must not hold the write lock while
 # Canvas answers, or every other write on the site waits for Canvas. (The worker lives in
-# tests.test_herd, which a spawned process can import before Django is set up.)
+# tests.tokens.test_herd, which a spawned process can import before Django is set up.)
 
 
 @pytest.mark.django_db(transaction=True)
 def test_a_refresh_leaves_a_sqlite_file_writable_while_canvas_answers(
     user, live_fake_canvas, settings, tmp_path
 ):
-    from tests.test_herd import database_for_processes, refresh_in_own_process
+    from tests.tokens.test_herd import database_for_processes, refresh_in_own_process
 
     if connection.vendor != "sqlite":
         pytest.skip("about SQLite's database-wide write lock")

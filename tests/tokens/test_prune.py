@@ -98,7 +98,7 @@ def test_a_row_being_refreshed_is_kept_and_its_refresh_lands(fake_canvas, users)
     assert remaining() == {token.pk}
     assert "0 deleted, 1 kept because in use" in out
     grant = TokenGrant("new-access", None, 3600, None)
-    assert claims.finish(token, claim, grant)
+    assert claim.finish(grant)
     row = CanvasOAuth2Token.objects.get(pk=token.pk)
     assert row.access_token == "new-access"
     assert row.updated_on > timezone.now() - timedelta(minutes=1)

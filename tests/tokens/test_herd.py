@@ -9,9 +9,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import threading
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
@@ -22,36 +20,6 @@ PROCESSES = 6
 LATENCY = 0.2
 # Seconds a worker process waits for a refresh, or for Canvas, before it gives up.
 WORKER_PATIENCE = 30
-
-
-@contextmanager
-def row_locked_elsewhere(pk: int) -> Iterator[None]:
-    """Hold the token row locked in another thread's open transaction (ATOMIC_REQUESTS,
-    a key rotation): a claim has to wait for it, boundedly."""
-    from django.db import transaction
-    from django.db.models import F
-
-    from canvas_oauth.models import CanvasOAuth2Token
-
-    held, release = threading.Event(), threading.Event()
-
-    def hold() -> None:
-        try:
-            with transaction.atomic():
-                CanvasOAuth2Token.objects.filter(pk=pk).update(domain=F("domain"))
-                held.set()
-                release.wait(15)
-        finally:
-            connection.close()
-
-    holder = threading.Thread(target=hold)
-    holder.start()
-    try:
-        assert held.wait(5)
-        yield
-    finally:
-        release.set()
-        holder.join(10)
 
 
 def claim_elsewhere(pk: int, seconds: float = 30) -> None:
@@ -271,95 +239,6 @@ def test_a_waiter_returns_the_token_refreshed_while_it_waited(user, expired_toke
     thread.join(10)
     assert first == [second]
     assert fake_canvas.calls["token:refresh_token"] == 1
-
-
-def lock_wait_setting():
-    """Return the current connection's lock-wait limit, as the database reports it."""
-    queries = {
-        "postgresql": "SHOW lock_timeout",
-        "mysql": "SELECT @@SESSION.innodb_lock_wait_timeout",
-        "sqlite": "PRAGMA busy_timeout",
-    }
-    with connection.cursor() as cursor:
-        cursor.execute(queries[connection.vendor])
-        return cursor.fetchone()[0]
-
-
-@pytest.mark.django_db(transaction=True)
-def test_a_claim_waits_boundedly_for_a_locked_row_and_puts_the_limit_back(user, expired_token):
-    from canvas_oauth import claims
-    from canvas_oauth.models import CanvasOAuth2Token
-
-    row = CanvasOAuth2Token.objects.get(pk=expired_token.pk)
-    before = lock_wait_setting()
-    with row_locked_elsewhere(row.pk):
-        started = time.monotonic()
-        assert claims.take(row, seconds=5) is None
-        # MySQL counts lock waits in whole seconds: one second is its shortest wait. The
-        # bound is loose for loaded machines; unbounded would be 50 s (InnoDB) or forever.
-        assert time.monotonic() - started < 10
-    assert lock_wait_setting() == before
-    claim = claims.take(row, seconds=5)
-    assert claim is not None
-    assert claims.take(row, seconds=5) is None  # taken: nobody else gets it
-    claims.release(row, claim)
-    assert claims.take(row, seconds=5) is not None
-    assert lock_wait_setting() == before
-
-
-@contextmanager
-def sqlite_file_connections(path: str, *aliases: str) -> Iterator[None]:
-    """Add connections to one SQLite file (20 s patience) beside the test database."""
-    from django.db import connections
-
-    sqlite = {"ENGINE": "django.db.backends.sqlite3", "NAME": path, "OPTIONS": {"timeout": 20}}
-    # configure_settings() fills in every option Django expects, and wants a default.
-    configs = connections.configure_settings(
-        {"default": {**connections.settings["default"]}, **{alias: sqlite for alias in aliases}}
-    )
-    for alias in aliases:
-        connections.settings[alias] = configs[alias]
-    try:
-        yield
-    finally:
-        for alias in aliases:
-            connections[alias].close()
-            del connections[alias]
-            del connections.settings[alias]
-
-
-def test_a_failed_sqlite_lock_reports_its_own_error_and_puts_the_limit_back(
-    tmp_path, django_db_blocker
-):
-    """A locked database fails the UPDATE, which marks the transaction for rollback.
-
-    The real error must surface (not a TransactionManagementError from the clean-up), and
-    the connection must keep its own patience for its later writes.
-    """
-    from django.db import OperationalError, connections, transaction
-
-    from canvas_oauth.locks import bounded_wait
-
-    with (
-        django_db_blocker.unblock(),
-        sqlite_file_connections(str(tmp_path / "lock.db"), "holder", "waiter"),
-    ):
-        with connections["holder"].cursor() as cursor:
-            cursor.execute("CREATE TABLE t (x integer)")
-            cursor.execute("BEGIN IMMEDIATE")  # the write lock, as a refresh holds it
-        waiter = connections["waiter"]
-        with (
-            pytest.raises(OperationalError, match="locked"),
-            transaction.atomic(using="waiter"),
-            bounded_wait(waiter, 0.2),
-            # What QuerySet.update() does around its UPDATE.
-            transaction.mark_for_rollback_on_error(using="waiter"),
-            waiter.cursor() as cursor,
-        ):
-            cursor.execute("UPDATE t SET x = 1")
-        with waiter.cursor() as cursor:
-            cursor.execute("PRAGMA busy_timeout")
-            assert cursor.fetchone()[0] == 20000
 
 
 # Separate processes: each one its own Django, connection and process-local locks, all
