@@ -88,8 +88,10 @@ def measure(user_pks: list[int], iterations: int, warmup: int = 300) -> dict:
         "decrypt": lambda: crypto.decrypt(ciphertext),
         "from_db": lambda: CanvasOAuth2Token.from_db(alias, attnames, values),
         "setting_read": lambda: conf.settings.instance_resolver,
-        "domain_key": lambda: instances.domain_key(domain),
-        "resolve_domain": lambda: tokens.resolve_domain(None),
+        "domain_key": lambda: conf.domain_key(domain),
+        # instances.domain_for since issue #22; tokens.resolve_domain before.
+        "resolve_domain": getattr(instances, "domain_for", None)
+        or (lambda: tokens.resolve_domain(None)),
     }
     if hasattr(crypto, "decrypt_cached"):  # not in the code before issue #21
         crypto.decrypt_cached(ciphertext)

@@ -36,8 +36,8 @@ PIECES = {
     "from_db": "`Model.from_db` of the six columns (`Model.__init__`)",
     "build_without_init": "the same row built without `Model.__init__` (`_build`)",
     "setting_read": "one setting read (`conf.settings.instance_resolver`, unset: default)",
-    "domain_key": "one domain normalisation (`instances.domain_key`)",
-    "resolve_domain": "`tokens.resolve_domain(None)` (default domain, normalised)",
+    "domain_key": "one domain normalisation (`conf.domain_key`)",
+    "resolve_domain": "the default domain, normalised (`instances.domain_for()`)",
 }
 
 

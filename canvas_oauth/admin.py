@@ -147,7 +147,7 @@ class CanvasOAuth2TokenAdmin(RefuseEncryptedLookups, _TokenAdmin):
         for token in queryset.only(
             "pk", "user", "domain", "access_token", "refresh_token", "expires"
         ):
-            if tokens.revoke(token):
+            if tokens.revoke(token) is tokens.Revocation.REVOKED:
                 confirmed += 1
             else:
                 failed += 1

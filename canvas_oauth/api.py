@@ -204,7 +204,7 @@ class CanvasSession(requests.Session):
     def __init__(self, user: Any, domain: str | None = None, *, request: HttpRequest | None = None):
         super().__init__()
         self.user = user
-        self.domain = tokens.resolve_domain(domain)
+        self.domain = instances.domain_for(domain)
         instances.get(self.domain)  # an instance off the allow-list raises here
         self.origin = conf.base_url(self.domain)
         self.api_url = canvas.api_base_url(self.origin)
@@ -549,7 +549,7 @@ def canvas_session(request: HttpRequest, domain: str | None = None) -> CanvasSes
     the dance when the user has to authorize (again).
     """
     oauth.require_login(request)
-    key = instances.domain_key(domain) if domain else instances.resolve(request)
+    key = instances.domain_for(domain, request)
     return CanvasSession(request.user, key, request=request)
 
 

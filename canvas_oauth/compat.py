@@ -13,7 +13,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 
-from canvas_oauth import tokens
+from canvas_oauth import conf
 from canvas_oauth.models import CanvasOAuth2Token
 
 ATTRIBUTE = "canvas_oauth2_token"
@@ -36,13 +36,9 @@ class DefaultInstanceToken:
             stacklevel=2,
         )
         token = None
-        if user.pk is not None:
-            try:
-                domain = tokens.resolve_domain()
-            except ValueError:  # no default instance: no token can be the default one
-                domain = None
-            if domain:
-                token = CanvasOAuth2Token.objects.filter(user=user, domain=domain).first()
+        domain = conf.default_domain()  # '' when there is none: then no token is its token
+        if user.pk is not None and domain:
+            token = CanvasOAuth2Token.objects.filter(user=user, domain=domain).first()
         if token is None:
             raise RelatedTokenDoesNotExist(f"{type(user).__name__} has no canvas_oauth2_token.")
         return token

@@ -23,45 +23,6 @@ T = TypeVar("T")
 
 PREFIX = "CANVAS_OAUTH_"
 
-DEFAULTS: dict[str, Any] = {
-    "CANVAS_OAUTH_CLIENT_ID": None,
-    "CANVAS_OAUTH_CLIENT_SECRET": None,
-    "CANVAS_OAUTH_CANVAS_DOMAIN": None,
-    "CANVAS_OAUTH_SCOPES": [],
-    "CANVAS_OAUTH_TOKEN_EXPIRATION_BUFFER": timedelta(0),
-    "CANVAS_OAUTH_ERROR_TEMPLATE": "oauth_error.html",
-    "CANVAS_OAUTH_REPLACE_TOKENS": False,
-    # Canvas's token endpoint answers in well under a second when healthy; see README.
-    "CANVAS_OAUTH_TIMEOUT": 3.0,
-    "CANVAS_OAUTH_CONNECT_TIMEOUT": 2.0,
-    "CANVAS_OAUTH_REFRESH_WAIT": 1.0,
-    "CANVAS_OAUTH_BREAKER_THRESHOLD": 5,
-    "CANVAS_OAUTH_BREAKER_COOLDOWN": 30.0,
-    "CANVAS_OAUTH_PURPOSE": None,
-    "CANVAS_OAUTH_FORCE_LOGIN": False,
-    "CANVAS_OAUTH_STATE_TTL": timedelta(minutes=10),
-    "CANVAS_OAUTH_PKCE": True,
-    "CANVAS_OAUTH_REDIRECT_URI": None,
-    "CANVAS_OAUTH_ENCRYPTION_KEYS": None,
-    "CANVAS_OAUTH_INSTANCES": None,
-    "CANVAS_OAUTH_INSTANCE_RESOLVER": "canvas_oauth.instances.single_domain",
-    "CANVAS_OAUTH_STATE_CACHE": "default",
-    "CANVAS_OAUTH_REVOKE_ON_USER_DELETE": True,
-    # API calls (canvas_oauth.api): list pages and reports take seconds, not milliseconds.
-    "CANVAS_OAUTH_API_TIMEOUT": 30.0,
-    # Canvas's bucket leaks 10 units/s: 30 s frees room for a dozen requests.
-    "CANVAS_OAUTH_API_RETRY_BUDGET": 30.0,
-    # A Django cache alias (Redis) in which processes sharing a token share its pace; None:
-    # each process paces on its own.
-    "CANVAS_OAUTH_PACING_CACHE": None,
-}
-
-REQUIRED = (
-    "CANVAS_OAUTH_CLIENT_ID",
-    "CANVAS_OAUTH_CLIENT_SECRET",
-    "CANVAS_OAUTH_CANVAS_DOMAIN",
-)
-
 
 _memo: dict[Callable[[], Any], Any] = {}
 
@@ -91,54 +52,72 @@ def _forget_derived(*, setting: str, **kwargs: Any) -> None:
         _memo.clear()
 
 
-def get(name: str) -> Any:
-    """Return the current value of the setting ``name`` (full ``CANVAS_OAUTH_`` name)."""
-    if name not in DEFAULTS:
-        raise AttributeError(f"{name} is not a canvas_oauth setting")
-    return getattr(django_settings, name, DEFAULTS[name])
-
-
 class _Setting:
-    """A class attribute that reads one Django setting whenever it is accessed."""
+    """A class attribute that reads one Django setting whenever it is accessed.
+
+    Its name is the attribute's, upper-cased, after ``CANVAS_OAUTH_``.
+    """
+
+    def __init__(self, default: Any = None) -> None:
+        self.default = default
 
     def __set_name__(self, owner: type, attr: str) -> None:
         self.name = PREFIX + attr.upper()
 
     def __get__(self, obj: object, owner: type | None = None) -> Any:
-        return get(self.name)
+        return getattr(django_settings, self.name, self.default)
 
 
 class CanvasOAuthSettings:
-    """Attribute access to the settings: ``conf.settings.client_id`` and so on."""
+    """Every setting with its default, once: ``conf.settings.client_id`` and so on."""
 
     client_id = _Setting()
     client_secret = _Setting()
     canvas_domain = _Setting()
-    scopes = _Setting()
-    token_expiration_buffer = _Setting()
-    error_template = _Setting()
-    replace_tokens = _Setting()
-    timeout = _Setting()
-    connect_timeout = _Setting()
-    refresh_wait = _Setting()
-    breaker_threshold = _Setting()
-    breaker_cooldown = _Setting()
+    scopes = _Setting([])
+    token_expiration_buffer = _Setting(timedelta(0))
+    error_template = _Setting("oauth_error.html")
+    replace_tokens = _Setting(False)
+    # Canvas's token endpoint answers in well under a second when healthy; see README.
+    timeout = _Setting(3.0)
+    connect_timeout = _Setting(2.0)
+    refresh_wait = _Setting(1.0)
+    breaker_threshold = _Setting(5)
+    breaker_cooldown = _Setting(30.0)
     purpose = _Setting()
-    force_login = _Setting()
-    state_ttl = _Setting()
-    pkce = _Setting()
+    force_login = _Setting(False)
+    state_ttl = _Setting(timedelta(minutes=10))
+    pkce = _Setting(True)
     redirect_uri = _Setting()
     encryption_keys = _Setting()
     instances = _Setting()
-    instance_resolver = _Setting()
-    state_cache = _Setting()
-    revoke_on_user_delete = _Setting()
-    api_timeout = _Setting()
-    api_retry_budget = _Setting()
+    instance_resolver = _Setting("canvas_oauth.instances.single_domain")
+    state_cache = _Setting("default")
+    revoke_on_user_delete = _Setting(True)
+    # API calls (canvas_oauth.api): list pages and reports take seconds, not milliseconds.
+    api_timeout = _Setting(30.0)
+    # Canvas's bucket leaks 10 units/s: 30 s frees room for a dozen requests.
+    api_retry_budget = _Setting(30.0)
+    # A Django cache alias (Redis) in which processes sharing a token share its pace; None:
+    # each process paces on its own.
     pacing_cache = _Setting()
 
 
 settings = CanvasOAuthSettings()
+
+# The full name of each setting, with its default.
+DEFAULTS: dict[str, Any] = {
+    found.name: found.default
+    for found in vars(CanvasOAuthSettings).values()
+    if isinstance(found, _Setting)
+}
+
+
+def get(name: str) -> Any:
+    """Return the current value of the setting ``name`` (full ``CANVAS_OAUTH_`` name)."""
+    if name not in DEFAULTS:
+        raise AttributeError(f"{name} is not a canvas_oauth setting")
+    return getattr(django_settings, name, DEFAULTS[name])
 
 
 @lru_cache(maxsize=256)
@@ -182,9 +161,19 @@ def base_url(domain: str) -> str:
 
 
 def default_domain() -> str:
-    """Return the configured Canvas domain in stored form ('' when unset or invalid)."""
+    """Return the default Canvas instance's domain in stored form, for a caller that names
+    none: ``CANVAS_OAUTH_CANVAS_DOMAIN``, else the one entry of ``CANVAS_OAUTH_INSTANCES``.
+
+    Return '' when there is no single one, or it is not a host or origin (a check says so).
+    Not memoized: pytest-django's ``del settings.NAME`` sends no ``setting_changed``, and
+    migration 0003 must see such a change.
+    """
+    domain = settings.canvas_domain
+    if not domain:
+        instances = settings.instances or {}
+        domain = next(iter(instances)) if len(instances) == 1 else ""
     try:
-        return domain_key(settings.canvas_domain or "")
+        return domain_key(domain) if domain else ""
     except ValueError:
         return ""
 

@@ -94,26 +94,12 @@ def configured() -> dict[str, CanvasInstance]:
     return found
 
 
-def domain_key(domain: object) -> str:
-    """Return ``domain`` in its stored form.
-
-    Raise ``UnknownCanvasInstanceError`` when it is neither a host nor an origin: such a
-    value comes from a request or a resolver, so it is bad input, not a crash.
-    """
-    if not isinstance(domain, str):
-        raise UnknownCanvasInstanceError()
-    try:
-        return conf.domain_key(domain)
-    except ValueError:
-        raise UnknownCanvasInstanceError(domain=domain) from None
-
-
 def get(domain: str) -> CanvasInstance:
     """Return the allow-listed instance for ``domain``.
 
     Raise ``UnknownCanvasInstanceError`` for any other domain: nothing is sent there.
     """
-    key = domain_key(domain)
+    key = _stored_form(domain)
     instance = configured().get(key)
     if instance is not None:
         return instance
@@ -144,26 +130,41 @@ def from_key(row: CanvasDeveloperKey) -> CanvasInstance:
     return from_options(row.domain, options)
 
 
-@conf.memoized
-def default_domain() -> str:
-    """Return the domain used when nothing names one ('' when there is no single one)."""
-    s = conf.settings
-    if s.canvas_domain:
-        return conf.default_domain()
-    instances = s.instances or {}
-    if len(instances) == 1:
-        return conf.domain_key(next(iter(instances)))
-    return ""
+def domain_for(domain: object = None, request: HttpRequest | None = None) -> str:
+    """Return the stored form of the Canvas domain a caller means: ``domain`` when given,
+    else the one ``request`` is for (see ``resolve``), else the default instance's.
+
+    Raise ``UnknownCanvasInstanceError`` when there is none, or it is not a host or origin.
+    Whether it is allow-listed is ``get``'s to say.
+    """
+    if domain:
+        return _stored_form(domain)
+    if request is not None:
+        return resolve(request)
+    return _stored_form(conf.default_domain())
 
 
 def resolve(request: HttpRequest) -> str:
     """Return the Canvas domain ``request`` is for, by the configured resolver."""
-    domain = _resolver(conf.settings.instance_resolver)(request) or default_domain()
+    domain = _resolver(conf.settings.instance_resolver)(request) or conf.default_domain()
     if not domain:
         raise UnknownCanvasInstanceError(
             "This page does not say which Canvas to connect to. Please launch it from Canvas."
         )
-    return domain_key(domain)
+    return _stored_form(domain)
+
+
+def _stored_form(domain: object) -> str:
+    """Return ``conf.domain_key(domain)``; bad input raises ``UnknownCanvasInstanceError``.
+
+    Such a value comes from a request, a resolver or a caller: a 400, not a crash.
+    """
+    if not isinstance(domain, str):
+        raise UnknownCanvasInstanceError()
+    try:
+        return conf.domain_key(domain)
+    except ValueError:
+        raise UnknownCanvasInstanceError(domain=domain) from None
 
 
 @lru_cache(maxsize=8)
@@ -174,7 +175,7 @@ def _resolver(path: str) -> Callable[[HttpRequest], str | None]:
 
 def single_domain(request: HttpRequest) -> str | None:
     """Resolver: always the configured domain (the default)."""
-    return default_domain() or None
+    return conf.default_domain() or None
 
 
 def session_domain(request: HttpRequest) -> str | None:

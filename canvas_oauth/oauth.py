@@ -84,7 +84,7 @@ def refresh_oauth_token(request: HttpRequest, domain: str | None = None) -> Canv
     returned as it is when Canvas fails for a reason that may pass.
     """
     require_login(request)
-    key = _cache_key(request, _domain_for(request, domain))
+    key = _cache_key(request, instances.domain_for(domain, request))
     token = _cache(request).get(key) or CanvasOAuth2Token.objects.get_for_user(key[0], key[1])
     if token is None:
         raise MissingTokenError()
@@ -107,7 +107,7 @@ def remember_token(request: HttpRequest, token: CanvasOAuth2Token) -> None:
 
 def _token_for(request: HttpRequest, domain: str | None) -> CanvasOAuth2Token:
     require_login(request)
-    key = _cache_key(request, _domain_for(request, domain))
+    key = _cache_key(request, instances.domain_for(domain, request))
     cache = _cache(request)
     token = cache.get(key)
     buffer = conf.settings.token_expiration_buffer
@@ -122,11 +122,6 @@ def _token_for(request: HttpRequest, domain: str | None) -> CanvasOAuth2Token:
             finally:
                 request.__dict__.pop(_EARLY_REFRESH, None)
     return token
-
-
-def _domain_for(request: HttpRequest, domain: str | None) -> str:
-    """Return the stored form of ``domain``, or of the instance the request is for."""
-    return instances.domain_key(domain) if domain else instances.resolve(request)
 
 
 def _cache(request: HttpRequest) -> dict[tuple[object, str], CanvasOAuth2Token]:
@@ -147,6 +142,18 @@ def require_login(request: HttpRequest) -> None:
         raise LoginRequiredError()
 
 
+def require_own_dance(request: HttpRequest, dance: state.PendingDance) -> None:
+    """Raise ``InvalidOAuthReturnError`` unless ``request.user`` started ``dance``.
+
+    The state proves only that the dance exists; whoever finishes it stores a token for
+    the user logged in now, so that must be the user it was started for.
+    """
+    if dance.user_pk != str(request.user.pk):
+        raise InvalidOAuthReturnError(
+            "This Canvas authorization was started by someone else. Please start again."
+        )
+
+
 def invalidate_oauth_token(request: HttpRequest, domain: str | None = None) -> None:
     """Forget the user's token after the Canvas API rejected it, and restart the dance.
 
@@ -154,7 +161,7 @@ def invalidate_oauth_token(request: HttpRequest, domain: str | None = None) -> N
     ``InvalidTokenError`` (a ``MissingTokenError``), which the middleware handles.
     """
     require_login(request)
-    key = _domain_for(request, domain)
+    key = instances.domain_for(domain, request)
     _cache(request).pop(_cache_key(request, key), None)
     tokens.invalidate_token(request.user, key)
     raise InvalidTokenError()
@@ -163,7 +170,7 @@ def invalidate_oauth_token(request: HttpRequest, domain: str | None = None) -> N
 def revoke_oauth_token(request: HttpRequest, domain: str | None = None) -> bool:
     """Revoke the user's token at Canvas and delete it; see ``tokens.revoke_token``."""
     require_login(request)
-    key = _domain_for(request, domain)
+    key = instances.domain_for(domain, request)
     _cache(request).pop(_cache_key(request, key), None)
     return tokens.revoke_token(request.user, key)
 
@@ -219,7 +226,7 @@ def begin_dance(
     ``canvas_oauth.popup``).
     """
     require_login(request)
-    instance = instances.get(_domain_for(request, domain))
+    instance = instances.get(instances.domain_for(domain, request))
     redirect_uri = conf.settings.redirect_uri or request.build_absolute_uri(
         reverse("canvas-oauth-callback")
     )
@@ -284,10 +291,7 @@ def _finish_dance(request: HttpRequest) -> HttpResponse:
     if not state_value:
         raise InvalidOAuthStateError()
     dance = state.finish(request, state_value)
-    if dance.user_pk != str(request.user.pk):
-        raise InvalidOAuthReturnError(
-            "This Canvas authorization was started by someone else. Please start again."
-        )
+    require_own_dance(request, dance)
     try:
         return _finish_own_dance(request, dance, error)
     except CanvasOAuthError as exc:

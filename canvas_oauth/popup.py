@@ -84,10 +84,7 @@ def complete(request: HttpRequest) -> HttpResponse:
         if state_value and state.is_waiting(state_value):
             return JsonResponse({"status": "pending"}, status=202)
         raise
-    if dance.user_pk != str(request.user.pk):
-        raise InvalidOAuthReturnError(
-            "This Canvas authorization was started by someone else. Please start again."
-        )
+    oauth.require_own_dance(request, dance)
     if "code" not in answer:
         if answer.get("error") == "invalid_return":
             raise InvalidOAuthReturnError()

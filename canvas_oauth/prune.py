@@ -89,7 +89,7 @@ def _revoke_and_delete(pk: int, cutoff: datetime, tally: Tally) -> None:
         if row.updated_on >= cutoff:  # refreshed since the run began: in use after all
             tally.in_use += 1
             return
-        if tokens.revoke_at_canvas(row) == tokens.NOT_REVOKED:
+        if tokens.revoke(row, delete=False) is tokens.Revocation.NOT_REVOKED:
             tally.not_revoked += 1
             return
         if claim.delete_unused_since(cutoff):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import logging
 from collections.abc import Iterable
+from enum import Enum
 from typing import Any, TypeAlias
 from urllib.parse import urlencode
 
@@ -34,14 +35,6 @@ logger = logging.getLogger(__name__)
 AnyUser: TypeAlias = Any
 
 
-def resolve_domain(domain: str | None = None) -> str:
-    """Return ``domain`` (default: the configured one) in its stored form.
-
-    Raise ``UnknownCanvasInstanceError`` when it is not a Canvas host or origin.
-    """
-    return instances.domain_key(domain or instances.default_domain())
-
-
 def get_token(user: AnyUser, domain: str | None = None) -> CanvasOAuth2Token:
     """Return ``user``'s token for ``domain`` with an access token that is usable now.
 
@@ -60,7 +53,7 @@ def stored_token(user: AnyUser, domain: str | None = None) -> CanvasOAuth2Token:
     Raise ``MissingTokenError`` when there is none, or none that decrypts and covers the
     scopes asked for now.
     """
-    token = CanvasOAuth2Token.objects.get_for_user(user.pk, resolve_domain(domain))
+    token = CanvasOAuth2Token.objects.get_for_user(user.pk, instances.domain_for(domain))
     if token is None or not _usable(token):
         raise MissingTokenError()
     return token
@@ -73,7 +66,7 @@ def get_token_for_user(user: AnyUser, domain: str | None = None) -> str:
     authorize (again), the ``MissingTokenError`` carries ``authorize_url``: the path on
     this site to send them to (prefix your site's origin in an e-mail).
     """
-    key = resolve_domain(domain)
+    key = instances.domain_for(domain)
     try:
         return get_token(user, key).access_token
     except MissingTokenError as exc:
@@ -122,7 +115,7 @@ def save_grant(
     user: AnyUser, domain: str, grant: TokenGrant, scopes: Iterable[str]
 ) -> CanvasOAuth2Token:
     """Store the tokens of a finished dance, replacing any token the user had there."""
-    domain = resolve_domain(domain)
+    domain = instances.domain_for(domain)
     for attempt in range(2):
         existing = CanvasOAuth2Token.objects.filter(user=user, domain=domain).first()
         token = existing or CanvasOAuth2Token(user=user, domain=domain, refresh_token="")
@@ -155,54 +148,59 @@ def save_grant(
     return token
 
 
+class Revocation(Enum):
+    """What asking Canvas to revoke a token came to (``revoke``)."""
+
+    REVOKED = "revoked"  # Canvas confirmed, or no longer knew the token
+    DEAD = "dead"  # Canvas refused its refresh token for good: the token is unusable anyway
+    NOT_REVOKED = "not_revoked"  # Canvas could not be told (logged): the token may still work
+
+    def __bool__(self) -> bool:
+        # True only when Canvas confirmed, as the bool ``revoke`` returned before.
+        return self is Revocation.REVOKED
+
+
 def revoke_token(user: AnyUser, domain: str | None = None) -> bool:
     """Revoke ``user``'s token at Canvas and delete it here.
 
     Return True when Canvas confirmed, False when it could not be told (the row is
     deleted all the same, and the failure logged), or when there was no token.
     """
-    domain = resolve_domain(domain)
+    domain = instances.domain_for(domain)
     token = CanvasOAuth2Token.objects.filter(user=user, domain=domain).first()
     if token is None:
         return False
-    return revoke(token)
+    return revoke(token) is Revocation.REVOKED
 
 
-def revoke(token: CanvasOAuth2Token) -> bool:
-    """Revoke one stored token at Canvas, then delete it; see ``revoke_token``."""
-    confirmed = _revoke_at_canvas(token)
-    user, domain = token.user, token.domain
-    token.delete()
-    logger.info("Deleted Canvas token of user %s on %s", user.pk, domain)
-    token_revoked.send(sender=CanvasOAuth2Token, user=user, domain=domain)
-    return confirmed
+def revoke(token: CanvasOAuth2Token, *, delete: bool = True) -> Revocation:
+    """Ask Canvas to revoke ``token``; then delete its row and send ``token_revoked``.
+
+    With ``delete=False`` the row is left alone (the caller deletes it, or already has).
+    Failures at Canvas are logged and told by the outcome, never raised; the row is
+    deleted whatever Canvas said.
+    """
+    outcome = _tell_canvas(token)
+    if delete:
+        user, domain = token.user, token.domain
+        token.delete()
+        logger.info("Deleted Canvas token of user %s on %s", user.pk, domain)
+        token_revoked.send(sender=CanvasOAuth2Token, user=user, domain=domain)
+    return outcome
 
 
 def revoke_after_commit(token: CanvasOAuth2Token, using: str) -> None:
-    """Revoke ``token`` at Canvas once the transaction on ``using`` commits; best effort.
+    """``revoke(token, delete=False)`` once the transaction on ``using`` commits.
 
     Nothing is revoked if it rolls back. Until then the instance, its values still
     encrypted as read, waits in memory (leave it unchanged): its row may be replaced or
     deleted meanwhile.
     """
-    transaction.on_commit(lambda: _revoke_at_canvas(token), using=using, robust=True)
-
-
-def _revoke_at_canvas(token: CanvasOAuth2Token) -> bool:
-    """Ask Canvas to revoke ``token``; True when it confirmed. Failures are logged only."""
-    return revoke_at_canvas(token) == REVOKED
-
-
-# What revoke_at_canvas says happened.
-REVOKED = "revoked"  # Canvas confirmed, or no longer knew the token
-DEAD = "dead"  # Canvas refused its refresh token for good: the token is unusable anyway
-NOT_REVOKED = "not_revoked"  # Canvas could not be told (logged): the token may still work
+    transaction.on_commit(lambda: revoke(token, delete=False), using=using, robust=True)
 
 
 @sensitive_variables()
-def revoke_at_canvas(token: CanvasOAuth2Token) -> str:
-    """Ask Canvas to revoke ``token``, leaving the row alone; return ``REVOKED``, ``DEAD``
-    or ``NOT_REVOKED``. Failures are logged, never raised."""
+def _tell_canvas(token: CanvasOAuth2Token) -> Revocation:
     try:
         access_token = token.access_token
         client = instances.get(token.domain).client()
@@ -210,25 +208,25 @@ def revoke_at_canvas(token: CanvasOAuth2Token) -> str:
             # Canvas authenticates DELETE with the access token; an expired one is refused.
             access_token = client.refresh(token.refresh_token).access_token
         client.revoke(access_token)
-        return REVOKED
+        return Revocation.REVOKED
     except crypto.DecryptionError:
         logger.error("Canvas token pk=%s cannot be decrypted, so not revoked at Canvas", token.pk)
     except CanvasOAuthError as exc:
         if isinstance(exc, CanvasRequestError) and is_dead_refresh_token(exc):
             logger.info("Canvas token pk=%s is dead at Canvas: nothing left to revoke", token.pk)
-            return DEAD
+            return Revocation.DEAD
         logger.warning(
             "Could not revoke Canvas token pk=%s (user %s) at Canvas: %s",
             token.pk,
             token.user_id,
             exc.code,
         )
-    return NOT_REVOKED
+    return Revocation.NOT_REVOKED
 
 
 def invalidate_token(user: AnyUser, domain: str | None = None) -> None:
     """Forget ``user``'s token after Canvas rejected it (401 with WWW-Authenticate)."""
-    domain = resolve_domain(domain)
+    domain = instances.domain_for(domain)
     deleted, _ = CanvasOAuth2Token.objects.filter(user=user, domain=domain).delete()
     if deleted:
         logger.info("Canvas rejected the token of user %s on %s; deleted it", user.pk, domain)

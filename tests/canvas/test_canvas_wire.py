@@ -11,7 +11,7 @@ from contextlib import contextmanager
 import pytest
 import requests
 
-from canvas_oauth import tokens
+from canvas_oauth import conf, tokens
 from canvas_oauth.exceptions import TokenRefreshError
 from canvas_oauth.models import CanvasOAuth2Token
 from tests.canvas.test_canvas_answers import finish_dance, store_token_at
@@ -122,4 +122,4 @@ def test_the_connect_timeout_is_a_setting(settings):
     from canvas_oauth import instances
 
     settings.CANVAS_OAUTH_CONNECT_TIMEOUT = 0.7
-    assert instances.get(instances.default_domain()).client().connect_timeout == 0.7
+    assert instances.get(conf.default_domain()).client().connect_timeout == 0.7

@@ -399,6 +399,22 @@ def test_the_old_attribute_answers_for_the_default_instance_only(user, fake_canv
         assert not hasattr(user, "canvas_oauth2_token")
 
 
+@pytest.mark.django_db
+def test_the_old_attribute_is_absent_when_there_is_no_default_instance(user, settings):
+    settings.CANVAS_OAUTH_CANVAS_DOMAIN = None
+    settings.CANVAS_OAUTH_INSTANCES = {
+        "canvas.east.edu": {"client_id": "1", "client_secret": "east"},
+        "canvas.west.edu": {"client_id": "2", "client_secret": "west"},
+    }
+    CanvasOAuth2Token.objects.create(
+        user=user, domain="canvas.east.edu", access_token="a", refresh_token="r"
+    )
+    with pytest.warns(DeprecationWarning):
+        assert not hasattr(user, "canvas_oauth2_token")
+    with pytest.warns(DeprecationWarning), pytest.raises(CanvasOAuth2Token.DoesNotExist):
+        user.canvas_oauth2_token  # noqa: B018 -- as a reverse one-to-one with no row
+
+
 def test_the_errors_take_any_positional_arguments():
     error = CanvasOAuthError("a", "b")
     assert error.args == ("a", "b")

@@ -282,6 +282,25 @@ def test_token_for_a_user_outside_a_request(user, fake_canvas):
     assert access != token.access_token and fake_canvas.is_live(access)
 
 
+def test_one_instance_in_the_mapping_is_the_default_for_a_row_made_without_a_domain(user, settings):
+    # A row made by hand (or by code written for the original, which had no domain) gets
+    # the default instance, the one the token service then looks in.
+    settings.CANVAS_OAUTH_CANVAS_DOMAIN = None
+    settings.CANVAS_OAUTH_INSTANCES = {
+        EAST: {"client_id": "10000000000011", "client_secret": SECRET_EAST}
+    }
+    token = CanvasOAuth2Token.objects.create(user=user, access_token="a", refresh_token="r")
+    assert token.domain == EAST
+    assert get_token_for_user(user) == "a"
+
+
+def test_a_default_domain_that_is_no_host_is_no_default(browser, settings):
+    settings.CANVAS_OAUTH_CANVAS_DOMAIN = "canvas.example.edu/login"  # check E004 says so
+    response = browser.get("/canvas/")
+    assert response.status_code == 400
+    assert b"launch it from Canvas" in response.content
+
+
 def test_authorize_url_from_a_task_starts_the_right_dance(browser, user, fake_canvas):
     with pytest.raises(MissingTokenError) as missing:
         get_token_for_user(user)

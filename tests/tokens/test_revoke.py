@@ -9,8 +9,8 @@ from canvas_oauth import signals
 from canvas_oauth.exceptions import InvalidTokenError, MissingTokenError
 from canvas_oauth.models import CanvasOAuth2Token
 from canvas_oauth.oauth import get_oauth_token, invalidate_oauth_token, revoke_oauth_token
-from canvas_oauth.tokens import revoke_token
-from tests.conftest import dance
+from canvas_oauth.tokens import Revocation, revoke, revoke_token
+from tests.conftest import dance, store_token
 
 
 @pytest.fixture
@@ -79,6 +79,27 @@ def test_revoke_without_token(req, fake_canvas):
 
 def test_revoke_for_a_user_without_request(user, stored_token, fake_canvas):
     assert revoke_token(user) is True
+
+
+def test_revoke_says_what_canvas_made_of_it(user, fake_canvas, received):
+    live = store_token(fake_canvas, user)
+    assert revoke(live, delete=False) is Revocation.REVOKED
+    assert not fake_canvas.is_live(live.access_token)
+    assert CanvasOAuth2Token.objects.filter(pk=live.pk).exists()  # left to the caller
+    assert received == []
+    CanvasOAuth2Token.objects.all().delete()
+
+    dead = store_token(fake_canvas, user, expires_in=-10)
+    fake_canvas.revoke_all()  # the refresh token too: Canvas cannot refresh it to revoke it
+    assert revoke(dead, delete=False) is Revocation.DEAD
+    CanvasOAuth2Token.objects.all().delete()
+
+    unreachable = store_token(fake_canvas, user)
+    fake_canvas.misbehave("revoke", "drop")
+    outcome = revoke(unreachable)
+    assert outcome is Revocation.NOT_REVOKED and not outcome
+    assert not CanvasOAuth2Token.objects.exists()  # deleted whatever Canvas said
+    assert [signal for signal, _ in received] == ["revoked"]
 
 
 def test_disconnect_view_is_post_only_and_csrf_protected(client, user, stored_token, fake_canvas):
