@@ -107,7 +107,11 @@ def _usable(token: CanvasOAuth2Token) -> bool:
 
 
 def refresh(token: CanvasOAuth2Token, *, force: bool = False) -> CanvasOAuth2Token:
-    """Refresh ``token`` unless someone else just did; see ``canvas_oauth.refresher``."""
+    """Refresh ``token`` unless someone else just did, and return the token to use.
+
+    The public way to refresh (the reference documents it): ``refresher``, which does the
+    work (one refresh per token, the claim, the breaker), is internal and may change.
+    """
     return refresher.refresh(token, force=force)
 
 
