@@ -151,7 +151,15 @@ def take(token: CanvasOAuth2Token, seconds: float) -> Claim | None:
         taken = patiently(alias, claim_row)
     except DatabaseError:  # a lock wait that ran out: someone else is writing the row
         return None
-    return Claim(token, value) if taken else None
+    if not taken:
+        return None
+    try:
+        return Claim(token, value)  # reads the row
+    except BaseException:
+        # The read failed: nobody would release the claim, which would keep every refresh
+        # of the token waiting until it lapsed.
+        rows.filter(refresh_claim=value).update(refresh_claim="", refresh_claimed_until=None)
+        raise
 
 
 @contextmanager
