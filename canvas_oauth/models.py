@@ -188,11 +188,6 @@ class CanvasOAuth2Token(models.Model):
             self.canvas_user_global_id = grant.user.global_id
             self.canvas_user_name = grant.user.name
 
-    def forget_claim(self) -> None:
-        """Drop any refresh claim when saved: a refresh in progress must not overwrite this."""
-        self.refresh_claim = ""
-        self.refresh_claimed_until = None
-
 
 class CanvasDeveloperKey(models.Model):
     """A developer key for one Canvas instance, for tools that add institutions at run time.

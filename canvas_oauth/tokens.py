@@ -20,7 +20,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
-from canvas_oauth import conf, crypto, instances, refresher, undecryptable
+from canvas_oauth import claims, conf, crypto, instances, refresher, undecryptable
 from canvas_oauth.canvas import TokenGrant, is_dead_refresh_token
 from canvas_oauth.exceptions import CanvasOAuthError, CanvasRequestError, MissingTokenError
 from canvas_oauth.models import CanvasOAuth2Token
@@ -135,7 +135,7 @@ def save_grant(
             replaced = copy.copy(token)  # the row as it was, for revoking after the save
             token.refresh_token = ""
         token.apply_grant(grant, timezone.now())
-        token.forget_claim()  # a refresh in flight must not overwrite the new token
+        claims.supersede(token)  # a refresh in flight must not overwrite the new token
         token.scopes = " ".join(scopes)
         try:
             with transaction.atomic():

@@ -38,7 +38,7 @@ def stored(token):
 def authorize_again(token):
     """Save a new authorization over the row, as ``tokens.save_grant`` does."""
     row = stored(token)
-    row.forget_claim()
+    claims.supersede(row)
     row.access_token = "dance-access"
     row.save()
 
