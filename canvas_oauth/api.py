@@ -131,9 +131,9 @@ class _TokenSource:
         # and Canvas is not asked (which would kill that process's token).
         return tokens.refresh(token, force=True)
 
-    def invalidate(self) -> NoReturn:
+    def invalidate(self, rejected: CanvasOAuth2Token) -> NoReturn:
         """Delete the stored token, which Canvas rejected fresh, and raise ``InvalidTokenError``."""
-        tokens.invalidate_token(self.user, self.domain)
+        tokens.invalidate_token(self.user, self.domain, rejected=rejected)
         raise tokens.add_authorize_url(InvalidTokenError(), self.domain)
 
 
@@ -180,9 +180,10 @@ class _RequestTokens(_TokenSource):
         oauth.remember_token(self.request, fresh)
         return fresh
 
-    def invalidate(self) -> NoReturn:
+    def invalidate(self, rejected: CanvasOAuth2Token) -> NoReturn:
+        # The request remembers ``rejected`` (see refresh), and invalidates that one.
         oauth.invalidate_oauth_token(self.request, self.domain)  # raises InvalidTokenError
-        super().invalidate()  # pragma: no cover -- reached only had it not raised
+        super().invalidate(rejected)  # pragma: no cover -- reached only had it not raised
 
 
 class CanvasSession(requests.Session):
@@ -475,7 +476,7 @@ class CanvasSession(requests.Session):
             if self._token is not token:
                 return  # replaced meanwhile (or forgotten): retry with the current one
             if token is self._unproven:
-                self._reject()
+                self._reject(token)
             try:
                 fresh = self._tokens.refresh(token)
             except MissingTokenError:
@@ -489,7 +490,7 @@ class CanvasSession(requests.Session):
             if self._unproven is token:
                 self._unproven = None
 
-    def _reject(self) -> NoReturn:
+    def _reject(self, token: CanvasOAuth2Token) -> NoReturn:
         """Canvas rejected a fresh token too: forget it, and raise ``InvalidTokenError``.
 
         Called with ``_token_lock`` held, so that no thread reads the row again before it
@@ -501,7 +502,7 @@ class CanvasSession(requests.Session):
             getattr(self.user, "pk", None),
             self.domain,
         )
-        self._tokens.invalidate()
+        self._tokens.invalidate(token)
 
 
 def _backoff(attempt: int) -> float:

@@ -228,9 +228,20 @@ def _tell_canvas(token: CanvasOAuth2Token) -> Revocation:
     return Revocation.NOT_REVOKED
 
 
-def invalidate_token(user: AnyUser, domain: str | None = None) -> None:
-    """Forget ``user``'s token after Canvas rejected it (401 with WWW-Authenticate)."""
+def invalidate_token(
+    user: AnyUser, domain: str | None = None, *, rejected: CanvasOAuth2Token | None = None
+) -> None:
+    """Forget ``user``'s token after Canvas rejected it (401 with WWW-Authenticate).
+
+    With ``rejected``, the token as read when it was sent, the row is deleted only while it
+    still holds that token: one refreshed or authorized again since is kept.
+    """
     domain = instances.domain_for(domain)
-    deleted, _ = CanvasOAuth2Token.objects.filter(user=user, domain=domain).delete()
+    rows = CanvasOAuth2Token.objects.filter(user=user, domain=domain)
+    if rejected is not None:
+        # The access token is stored encrypted (no two ciphertexts alike), but every new
+        # token, refreshed or authorized, comes with a new expiry.
+        rows = rows.filter(pk=rejected.pk, expires=rejected.expires)
+    deleted, _ = rows.delete()
     if deleted:
         logger.info("Canvas rejected the token of user %s on %s; deleted it", user.pk, domain)
