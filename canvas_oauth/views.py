@@ -17,7 +17,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django.views.decorators.http import require_GET, require_POST
 
-from canvas_oauth import errorpages, oauth, popup, redaction
+from canvas_oauth import errorpages, instances, oauth, popup, redaction
 from canvas_oauth.exceptions import (
     CanvasOAuthError,
     InvalidOAuthReturnError,
@@ -84,6 +84,11 @@ def _is_callback(request: HttpRequest) -> bool:
 def _authorization_required(request: HttpRequest) -> HttpResponse:
     if is_navigation(request):
         return start_dance(request, oauth.handle_missing_token)
+    try:
+        # A Canvas the dance would refuse is refused now, not once the user is sent there.
+        instances.get(instances.domain_for(None, request))
+    except CanvasOAuthError as exc:
+        return error_response(request, exc)
     # A redirect would break a fetch() call: tell the script where to send the user.
     if request.method in ("GET", "HEAD"):
         next_url = request.get_full_path()

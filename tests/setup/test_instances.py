@@ -120,6 +120,15 @@ def test_a_domain_off_the_list_gets_an_error_and_nothing_leaves(browser, two_can
     assert east.calls.total() == west.calls.total() == 0
 
 
+def test_a_script_asking_for_a_domain_off_the_list_gets_the_400_too(browser, two_canvases):
+    """Not a 401 whose authorize_url leads to the same refusal once the user is sent there."""
+    use_domain(browser, "evil.example")
+    response = browser.get("/api/canvas/", HTTP_ACCEPT="application/json")
+    assert response.status_code == 400
+    assert response.json()["error"] == UnknownCanvasInstanceError.code
+    assert "evil.example" in response.json()["message"]
+
+
 @pytest.mark.parametrize(
     "domain",
     [
