@@ -89,6 +89,10 @@ def _hides_dots(segment: str) -> bool:
 
 def _origin(url: str) -> tuple[str, str, int | None]:
     """Return (scheme, host, port) of ``url``, the default port spelled out."""
+    # Not conf.domain_key: that reads a configured domain, a bare host or origin, and
+    # refuses anything else. This compares the origins of any URL (a redirect hop with a
+    # path, a query, even credentials), and an explicit default port is the same origin
+    # (https://h:443/x is https://h), where domain_key keeps "h:443" apart from "h".
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     port = parts.port or {"https": 443, "http": 80}.get(scheme)
@@ -108,6 +112,78 @@ class _Bearer(AuthBase):
 
     def __repr__(self) -> str:
         return "_Bearer(…)"
+
+
+class _TokenSource:
+    """Where a ``CanvasSession`` gets its user's token, and who hears of a new or dead one."""
+
+    def __init__(self, user: Any, domain: str) -> None:
+        self.user = user
+        self.domain = domain
+
+    def get(self) -> CanvasOAuth2Token:
+        """Return the token to send: usable now, refreshed when it expires soon."""
+        raise NotImplementedError
+
+    def refresh(self, token: CanvasOAuth2Token) -> CanvasOAuth2Token:
+        """Return the token that replaces ``token``, which Canvas rejected."""
+        # force: another process may have refreshed it already; then that token is used,
+        # and Canvas is not asked (which would kill that process's token).
+        return tokens.refresh(token, force=True)
+
+    def invalidate(self, rejected: CanvasOAuth2Token) -> NoReturn:
+        """Delete the stored token, which Canvas rejected fresh, and raise ``InvalidTokenError``."""
+        tokens.invalidate_token(self.user, self.domain, rejected=rejected)
+        raise tokens.add_authorize_url(InvalidTokenError(), self.domain)
+
+
+class _UserTokens(_TokenSource):
+    """The token of a session made for a user outside a request (``for_user``).
+
+    No middleware will send the user to Canvas: a ``MissingTokenError`` carries
+    ``authorize_url`` instead, for the job to pass on.
+    """
+
+    def get(self) -> CanvasOAuth2Token:
+        try:
+            return tokens.get_token(self.user, self.domain)
+        except MissingTokenError as exc:
+            tokens.add_authorize_url(exc, self.domain)
+            raise
+
+    def refresh(self, token: CanvasOAuth2Token) -> CanvasOAuth2Token:
+        try:
+            return super().refresh(token)
+        except MissingTokenError as exc:
+            tokens.add_authorize_url(exc, self.domain)
+            raise
+
+
+class _RequestTokens(_TokenSource):
+    """The token of a session made in a view (``canvas_session``): the request's own.
+
+    It is the one ``get_oauth_token(request)`` returns, and a refreshed one is used by the
+    rest of the request too. Errors reach ``OAuthMiddleware``, which starts the dance.
+    """
+
+    def __init__(self, user: Any, domain: str, request: HttpRequest) -> None:
+        super().__init__(user, domain)
+        self.request = request
+
+    def get(self) -> CanvasOAuth2Token:
+        return oauth.get_token_row(self.request, self.domain)
+
+    def refresh(self, token: CanvasOAuth2Token) -> CanvasOAuth2Token:
+        # The refresh's frames hold the refresh token: hidden from the DEBUG page too.
+        redaction.guard_callback(self.request)
+        fresh = super().refresh(token)
+        oauth.remember_token(self.request, fresh)
+        return fresh
+
+    def invalidate(self, rejected: CanvasOAuth2Token) -> NoReturn:
+        # The request remembers ``rejected`` (see refresh), and invalidates that one.
+        oauth.invalidate_oauth_token(self.request, self.domain)  # raises InvalidTokenError
+        super().invalidate(rejected)  # pragma: no cover -- reached only had it not raised
 
 
 class CanvasSession(requests.Session):
@@ -134,7 +210,11 @@ class CanvasSession(requests.Session):
         self.origin = conf.base_url(self.domain)
         self.api_url = canvas.api_base_url(self.origin)
         self._origin = _origin(self.origin)
-        self._request = request
+        self._tokens = (
+            _UserTokens(user, self.domain)
+            if request is None
+            else _RequestTokens(user, self.domain, request)
+        )
         # The token every thread of this session sends, and the one of those refreshed
         # after Canvas rejected its predecessor, until Canvas accepts it (see _rejected).
         self._token: CanvasOAuth2Token | None = None
@@ -378,17 +458,8 @@ class CanvasSession(requests.Session):
         with self._token_lock:
             token = self._token
             if token is None or token.expires_within(conf.settings.token_expiration_buffer):
-                token = self._token = self._fetch()
+                token = self._token = self._tokens.get()
             return token
-
-    def _fetch(self) -> CanvasOAuth2Token:
-        if self._request is not None:
-            return oauth.get_token_row(self._request, self.domain)
-        try:
-            return tokens.get_token(self.user, self.domain)
-        except MissingTokenError as exc:
-            exc.authorize_url = tokens.authorize_path(self.domain)
-            raise
 
     def _rejected(self, token: CanvasOAuth2Token) -> None:
         """Canvas answered ``401`` to ``token``: refresh it, or give up on it.
@@ -405,22 +476,13 @@ class CanvasSession(requests.Session):
             if self._token is not token:
                 return  # replaced meanwhile (or forgotten): retry with the current one
             if token is self._unproven:
-                self._reject()
-            if self._request is not None:
-                # The refresh's frames hold the refresh token: hidden from the DEBUG page too.
-                redaction.guard_callback(self._request)
+                self._reject(token)
             try:
-                # force: another process may have refreshed it already; then that token
-                # is used, and Canvas is not asked (which would kill that process's token).
-                fresh = tokens.refresh(token, force=True)
-            except MissingTokenError as exc:
+                fresh = self._tokens.refresh(token)
+            except MissingTokenError:
                 self._token = None
-                if self._request is None:
-                    exc.authorize_url = tokens.authorize_path(self.domain)
                 raise
             self._token = self._unproven = fresh
-            if self._request is not None:
-                oauth.remember_token(self._request, fresh)
 
     def _accepted(self, token: CanvasOAuth2Token) -> None:
         """Canvas accepted ``token``, refreshed after a rejection: a later 401 is news."""
@@ -428,7 +490,7 @@ class CanvasSession(requests.Session):
             if self._unproven is token:
                 self._unproven = None
 
-    def _reject(self) -> NoReturn:
+    def _reject(self, token: CanvasOAuth2Token) -> NoReturn:
         """Canvas rejected a fresh token too: forget it, and raise ``InvalidTokenError``.
 
         Called with ``_token_lock`` held, so that no thread reads the row again before it
@@ -440,10 +502,7 @@ class CanvasSession(requests.Session):
             getattr(self.user, "pk", None),
             self.domain,
         )
-        if self._request is not None:
-            oauth.invalidate_oauth_token(self._request, self.domain)  # raises
-        tokens.invalidate_token(self.user, self.domain)
-        raise InvalidTokenError(authorize_url=tokens.authorize_path(self.domain))
+        self._tokens.invalidate(token)
 
 
 def _backoff(attempt: int) -> float:

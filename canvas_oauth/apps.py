@@ -1,5 +1,7 @@
 from django.apps import AppConfig
 
+__all__ = ["CanvasOAuthConfig"]
+
 
 class CanvasOAuthConfig(AppConfig):
     name = "canvas_oauth"

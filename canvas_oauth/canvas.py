@@ -36,6 +36,13 @@ from canvas_oauth.exceptions import (
 )
 from canvas_oauth.transport import Reply, exchange
 
+__all__ = [
+    "ACCESS_TOKEN_URL_PATTERN",
+    "AUTHORIZE_URL_PATTERN",
+    "get_access_token",
+    "get_oauth_login_url",
+]
+
 logger = logging.getLogger(__name__)
 
 AUTHORIZE_PATH = "/login/oauth2/auth"
@@ -557,17 +564,19 @@ def _bounded(text: str, length: int) -> str:
 
 
 # The original app's module-level functions, for code written against it. They speak to
-# the Canvas of ``CANVAS_OAUTH_CANVAS_DOMAIN`` through the same client as the rest of the
+# the default instance's Canvas (``CANVAS_OAUTH_CANVAS_DOMAIN``, or the single entry of
+# ``CANVAS_OAUTH_INSTANCES``, as everywhere else) through the same client as the rest of the
 # app: with its timeout, and without logging Canvas's answers (which hold the tokens).
 
 
 @sensitive_variables()
 def _configured_client(client_id: object, client_secret: str = "") -> CanvasClient:
     try:
-        base_url = conf.base_url(conf.settings.canvas_domain or "")
+        base_url = conf.base_url(conf.default_domain())
     except ValueError:
         raise ImproperlyConfigured(
             "CANVAS_OAUTH_CANVAS_DOMAIN must name the Canvas host, such as canvas.example.edu"
+            " (or CANVAS_OAUTH_INSTANCES hold a single instance)"
         ) from None
     return CanvasClient(
         base_url,

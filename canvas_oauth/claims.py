@@ -6,7 +6,7 @@ many threads, processes and machines ask; and since no transaction stays open du
 the call, nobody waits on a database lock while Canvas takes its time (on SQLite, the
 write lock is held for the UPDATE alone). The result is written back with another
 conditional UPDATE, only if the claim is still there: a new authorization saved meanwhile
-(``forget_claim``) wins over the refresh.
+(``supersede``) wins over the refresh.
 
 A claim lapses ``MARGIN`` seconds after its holder's deadline, so a worker that dies
 holding one delays the next refresh by seconds, not forever; a lapsed claim can be taken.
@@ -105,7 +105,7 @@ class Claim:
             lambda: self._ours().update(**values, refresh_claim="", refresh_claimed_until=None),
         )
         if written:
-            token.forget_claim()  # as the row now says
+            supersede(token)  # as the row now says
         return bool(written)
 
     def delete(self) -> None:
@@ -151,7 +151,15 @@ def take(token: CanvasOAuth2Token, seconds: float) -> Claim | None:
         taken = patiently(alias, claim_row)
     except DatabaseError:  # a lock wait that ran out: someone else is writing the row
         return None
-    return Claim(token, value) if taken else None
+    if not taken:
+        return None
+    try:
+        return Claim(token, value)  # reads the row
+    except BaseException:
+        # The read failed: nobody would release the claim, which would keep every refresh
+        # of the token waiting until it lapsed.
+        rows.filter(refresh_claim=value).update(refresh_claim="", refresh_claimed_until=None)
+        raise
 
 
 @contextmanager
@@ -193,6 +201,16 @@ def delete_unclaimed(rows: QuerySet[CanvasOAuth2Token]) -> int:
     either finds it gone or keeps it.
     """
     return _delete_in_one_statement(rows.filter(_unclaimed(timezone.now())))
+
+
+def supersede(token: CanvasOAuth2Token) -> None:
+    """Save ``token`` with no claim: a new authorization wins over a refresh in flight.
+
+    The claim's holder then finds its claim gone, so its ``finish`` and ``delete`` leave
+    the new tokens alone.
+    """
+    token.refresh_claim = ""
+    token.refresh_claimed_until = None
 
 
 def _unclaimed(now: datetime) -> Q:

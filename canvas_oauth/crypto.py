@@ -28,18 +28,6 @@ _HKDF_INFO = b"canvas_oauth token encryption v1"
 # Values decrypt_cached keeps per process: the access tokens of that many recent users.
 RECENT_PLAINTEXTS = 1024
 
-__all__ = [
-    "PREFIX",
-    "DecryptionError",
-    "decrypt",
-    "decrypt_cached",
-    "encrypt",
-    "is_encrypted",
-    "keys_problem",
-    "reencrypt",
-    "require_usable_keys",
-]
-
 
 class DecryptionError(Exception):
     """No configured key decrypts the stored value."""

@@ -8,6 +8,28 @@ from __future__ import annotations
 
 import unicodedata
 
+__all__ = [
+    "AuthorizationDeniedError",
+    "CanvasOAuthError",
+    "CanvasRejectedError",
+    "CanvasRequestError",
+    "CanvasThrottledError",
+    "CanvasTokenThrottledError",
+    "CanvasURLError",
+    "CanvasUnavailableError",
+    "DeveloperKeyUnreadableError",
+    "EncryptionKeyError",
+    "InvalidOAuthReturnError",
+    "InvalidOAuthStateError",
+    "InvalidTokenError",
+    "LoginRequiredError",
+    "MissingTokenError",
+    "RefreshTokenRejectedError",
+    "TokenRefreshError",
+    "TooManyAuthorizationsError",
+    "UnknownCanvasInstanceError",
+]
+
 # Canvas's ``error`` and ``error_description`` come from a query string or a response body
 # that anyone can make as long as they like; they are shown and logged only this long.
 MAX_CANVAS_TEXT = 300

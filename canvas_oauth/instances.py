@@ -24,6 +24,8 @@ from canvas_oauth.canvas import CanvasClient
 from canvas_oauth.exceptions import DeveloperKeyUnreadableError, UnknownCanvasInstanceError
 from canvas_oauth.models import CanvasDeveloperKey
 
+__all__ = ["lti_launch_domain", "resolve", "session_domain", "single_domain"]
+
 logger = logging.getLogger(__name__)
 
 SESSION_KEY = "canvas_oauth_domain"

@@ -15,6 +15,8 @@ from canvas_oauth import oauth
 from canvas_oauth.exceptions import CanvasOAuthError, MissingTokenError
 from canvas_oauth.views import error_response, is_navigation, start_dance, wants_json
 
+__all__ = ["OAuthMiddleware", "handle_missing_token", "render_oauth_error"]
+
 
 class OAuthMiddleware(MiddlewareMixin):
     """Answer each ``CanvasOAuthError`` a view raises; leave every other exception alone."""

@@ -17,6 +17,8 @@ from canvas_oauth.canvas import TokenGrant
 from canvas_oauth.fields import EncryptedTextField
 from canvas_oauth.locks import patiently
 
+__all__ = ["CanvasDeveloperKey", "CanvasOAuth2Token"]
+
 
 def concrete_field(model: type[models.Model], name: str) -> models.Field[Any, Any]:
     """Return the field of ``model`` that has a column, named ``name``."""
@@ -185,11 +187,6 @@ class CanvasOAuth2Token(models.Model):
             self.canvas_user_id = grant.user.id
             self.canvas_user_global_id = grant.user.global_id
             self.canvas_user_name = grant.user.name
-
-    def forget_claim(self) -> None:
-        """Drop any refresh claim when saved: a refresh in progress must not overwrite this."""
-        self.refresh_claim = ""
-        self.refresh_claimed_until = None
 
 
 class CanvasDeveloperKey(models.Model):

@@ -30,17 +30,13 @@ from canvas_oauth.models import CanvasOAuth2Token
 
 __all__ = [
     "aget_oauth_token",
-    "authorize_url",
     "get_oauth_token",
-    "get_token_row",
     "handle_missing_token",
     "invalidate_oauth_token",
     "oauth_callback",
     "refresh_oauth_token",
-    "remember_token",
     "render_oauth_error",
     "revoke_oauth_token",
-    "safe_next_url",
 ]
 
 logger = logging.getLogger(__name__)
@@ -162,12 +158,16 @@ def invalidate_oauth_token(request: HttpRequest, domain: str | None = None) -> N
     """Forget the user's token after the Canvas API rejected it, and restart the dance.
 
     Call it when Canvas answers 401 with a ``WWW-Authenticate`` header; it raises
-    ``InvalidTokenError`` (a ``MissingTokenError``), which the middleware handles.
+    ``InvalidTokenError`` (a ``MissingTokenError``), which the middleware handles. The token
+    this request read is the one deleted: a token refreshed or authorized again since, by
+    another process, is kept.
     """
     require_login(request)
     key = instances.domain_for(domain, request)
-    _cache(request).pop(_cache_key(request, key), None)
-    tokens.invalidate_token(request.user, key)
+    # The token this request sent, when it read one: Canvas rejected that one, not a token
+    # refreshed or authorized again elsewhere since.
+    sent = _cache(request).pop(_cache_key(request, key), None)
+    tokens.invalidate_token(request.user, key, rejected=sent)
     raise InvalidTokenError()
 
 

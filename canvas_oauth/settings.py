@@ -10,6 +10,8 @@ from django.core.exceptions import ImproperlyConfigured
 
 from canvas_oauth import conf
 
+__all__ = ["get_required_setting"]
+
 
 def get_required_setting(oauth_setting: str) -> Any:
     """Return the Django setting ``oauth_setting``; raise ``ImproperlyConfigured`` if unset.

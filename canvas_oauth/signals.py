@@ -6,6 +6,8 @@ Each is sent with ``sender=CanvasOAuth2Token`` and the keyword arguments ``user`
 
 from django.dispatch import Signal
 
+__all__ = ["token_obtained", "token_refreshed", "token_revoked"]
+
 token_obtained = Signal()
 token_refreshed = Signal()
 token_revoked = Signal()

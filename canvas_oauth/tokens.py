@@ -20,11 +20,13 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
-from canvas_oauth import conf, crypto, instances, refresher, undecryptable
+from canvas_oauth import claims, conf, crypto, instances, refresher, undecryptable
 from canvas_oauth.canvas import TokenGrant, is_dead_refresh_token
 from canvas_oauth.exceptions import CanvasOAuthError, CanvasRequestError, MissingTokenError
 from canvas_oauth.models import CanvasOAuth2Token
 from canvas_oauth.signals import token_obtained, token_revoked
+
+__all__ = ["get_token", "get_token_for_user", "invalidate_token", "refresh", "revoke_token"]
 
 logger = logging.getLogger(__name__)
 
@@ -68,13 +70,23 @@ def get_token_for_user(user: AnyUser, domain: str | None = None) -> str:
     try:
         return get_token(user, key).access_token
     except MissingTokenError as exc:
-        exc.authorize_url = authorize_path(key)
+        add_authorize_url(exc, key)
         raise
 
 
 def authorize_path(domain: str) -> str:
     """Return the path on this site that starts the dance for ``domain`` (stored form)."""
     return f"{reverse('canvas-oauth-authorize')}?{urlencode({'domain': domain})}"
+
+
+def add_authorize_url(error: MissingTokenError, domain: str) -> MissingTokenError:
+    """Set ``error.authorize_url`` to ``authorize_path(domain)``, and return ``error``.
+
+    For code outside a request, where no middleware sends the user to Canvas: the caller
+    passes the path on (prefixed with the site's origin in an e-mail, say).
+    """
+    error.authorize_url = authorize_path(domain)
+    return error
 
 
 def _usable(token: CanvasOAuth2Token) -> bool:
@@ -95,7 +107,11 @@ def _usable(token: CanvasOAuth2Token) -> bool:
 
 
 def refresh(token: CanvasOAuth2Token, *, force: bool = False) -> CanvasOAuth2Token:
-    """Refresh ``token`` unless someone else just did; see ``canvas_oauth.refresher``."""
+    """Refresh ``token`` unless someone else just did, and return the token to use.
+
+    The public way to refresh (the reference documents it): ``refresher``, which does the
+    work (one refresh per token, the claim, the breaker), is internal and may change.
+    """
     return refresher.refresh(token, force=force)
 
 
@@ -119,7 +135,7 @@ def save_grant(
             replaced = copy.copy(token)  # the row as it was, for revoking after the save
             token.refresh_token = ""
         token.apply_grant(grant, timezone.now())
-        token.forget_claim()  # a refresh in flight must not overwrite the new token
+        claims.supersede(token)  # a refresh in flight must not overwrite the new token
         token.scopes = " ".join(scopes)
         try:
             with transaction.atomic():
@@ -212,9 +228,20 @@ def _tell_canvas(token: CanvasOAuth2Token) -> Revocation:
     return Revocation.NOT_REVOKED
 
 
-def invalidate_token(user: AnyUser, domain: str | None = None) -> None:
-    """Forget ``user``'s token after Canvas rejected it (401 with WWW-Authenticate)."""
+def invalidate_token(
+    user: AnyUser, domain: str | None = None, *, rejected: CanvasOAuth2Token | None = None
+) -> None:
+    """Forget ``user``'s token after Canvas rejected it (401 with WWW-Authenticate).
+
+    With ``rejected``, the token as read when it was sent, the row is deleted only while it
+    still holds that token: one refreshed or authorized again since is kept.
+    """
     domain = instances.domain_for(domain)
-    deleted, _ = CanvasOAuth2Token.objects.filter(user=user, domain=domain).delete()
+    rows = CanvasOAuth2Token.objects.filter(user=user, domain=domain)
+    if rejected is not None:
+        # The access token is stored encrypted (no two ciphertexts alike), but every new
+        # token, refreshed or authorized, comes with a new expiry.
+        rows = rows.filter(pk=rejected.pk, expires=rejected.expires)
+    deleted, _ = rows.delete()
     if deleted:
         logger.info("Canvas rejected the token of user %s on %s; deleted it", user.pk, domain)

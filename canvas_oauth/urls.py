@@ -2,6 +2,8 @@ from django.urls import path
 
 from canvas_oauth import views
 
+__all__ = ["urlpatterns"]
+
 urlpatterns = [
     path("oauth-callback", views.callback, name="canvas-oauth-callback"),
     path("authorize", views.authorize, name="canvas-oauth-authorize"),

@@ -20,6 +20,8 @@ from .mock import mock_canvas
 from .provider import DEFAULT_BASE_URL, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, FakeCanvas
 from .server import LiveFakeCanvas
 
+__all__ = ["fake_canvas", "fake_canvas_options", "live_fake_canvas"]
+
 
 def canvas_origin(domain: str) -> str:
     """Turn ``CANVAS_OAUTH_CANVAS_DOMAIN`` (a bare host or a full origin) into an origin."""

@@ -180,6 +180,17 @@ def test_the_module_functions_need_the_canvas_domain():
         get_oauth_login_url(101, REDIRECT_URI)
 
 
+@override_settings(
+    CANVAS_OAUTH_CANVAS_DOMAIN=None,
+    CANVAS_OAUTH_INSTANCES={
+        "canvas.east.edu": {"client_id": "10000000000011", "client_secret": "e" * 64}
+    },
+)
+def test_the_module_functions_use_a_single_instance_as_the_default_as_everything_else_does():
+    url = get_oauth_login_url(101, REDIRECT_URI)
+    assert url.startswith("https://canvas.east.edu/login/oauth2/auth?")
+
+
 def code_from_fake(fake_canvas):
     fake_canvas.client.redirect_uris.append(REDIRECT_URI)  # the tool's developer key lists it
     location = fake_canvas.authorize(

@@ -301,6 +301,16 @@ def test_a_default_domain_that_is_no_host_is_no_default(browser, settings):
     assert b"launch it from Canvas" in response.content
 
 
+def test_a_single_instance_entry_that_is_no_host_is_no_default(browser, settings):
+    settings.CANVAS_OAUTH_CANVAS_DOMAIN = None
+    settings.CANVAS_OAUTH_INSTANCES = {  # check E016 says so
+        "canvas.east.edu/login": {"client_id": "10000000000011", "client_secret": SECRET_EAST}
+    }
+    response = browser.get("/canvas/")
+    assert response.status_code == 400
+    assert b"launch it from Canvas" in response.content
+
+
 def test_authorize_url_from_a_task_starts_the_right_dance(browser, user, fake_canvas):
     with pytest.raises(MissingTokenError) as missing:
         get_token_for_user(user)

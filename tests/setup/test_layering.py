@@ -85,3 +85,39 @@ def test_no_module_imports_one_that_imports_it_back():
 def test_find_cycle_finds_a_circle():
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
     assert find_cycle({"a": {"b"}, "b": set()}) is None
+
+
+DESIGN = PACKAGE.parent / "docs" / "design.md"
+OUTSIDE_THE_ROWS = ("canvas_oauth.testing", "canvas_oauth.management", "canvas_oauth.migrations")
+
+
+def diagram_rows() -> dict[str, int]:
+    """Return {module: row} from the diagram of docs/design.md (its first code block)."""
+    block = DESIGN.read_text().split("```")[1]
+    rows: dict[str, int] = {}
+    row = 0
+    for line in block.splitlines()[2:]:  # past the fence's info string and the heading
+        number, modules = line[:5].strip(), line[5:45]
+        if number:
+            row = int(number)
+        for name in modules.replace(",", " ").split():
+            rows[f"canvas_oauth.{name}"] = row
+    return rows
+
+
+def test_the_design_diagram_has_every_module_on_one_row():
+    graph = import_graph()
+    inside = {m for m in graph if not m.startswith(OUTSIDE_THE_ROWS) and m != "canvas_oauth"}
+    assert set(diagram_rows()) == inside
+
+
+def test_every_import_points_down_the_design_diagram():
+    rows = diagram_rows()
+    upward = [
+        f"{module} (row {rows[module]}) imports {target} (row {rows[target]})"
+        for module, targets in import_graph().items()
+        if module in rows
+        for target in targets
+        if target in rows and rows[target] <= rows[module]
+    ]
+    assert upward == []

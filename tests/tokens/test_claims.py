@@ -9,7 +9,7 @@ import time
 from datetime import timedelta
 
 import pytest
-from django.db import connection
+from django.db import OperationalError, connection
 from django.db.models.signals import post_delete
 from django.utils import timezone
 
@@ -38,7 +38,7 @@ def stored(token):
 def authorize_again(token):
     """Save a new authorization over the row, as ``tokens.save_grant`` does."""
     row = stored(token)
-    row.forget_claim()
+    claims.supersede(row)
     row.access_token = "dance-access"
     row.save()
 
@@ -178,6 +178,28 @@ def test_a_row_deleted_right_after_the_claim_is_read_as_gone(token):
         assert claim.row is None
         assert not claim.held
         assert not claim.finish(GRANT)
+
+
+def the_read_after_the_claim_fails():
+    """Make the SELECT that follows the claim's UPDATE fail, as a dropped connection would."""
+    claimed = []
+
+    def wrapper(execute, sql, params, many, context):
+        row = "canvas_oauth_canvasoauth2token" in sql
+        if sql.startswith("SELECT") and row and claimed:
+            raise OperationalError("the read after the claim failed")
+        result = execute(sql, params, many, context)
+        if sql.startswith("UPDATE") and row:
+            claimed.append(True)
+        return result
+
+    return connection.execute_wrapper(wrapper)
+
+
+def test_a_failed_read_after_taking_the_claim_releases_it(token):
+    with the_read_after_the_claim_fails(), pytest.raises(OperationalError), claims.hold(token, 5):
+        pass  # pragma: no cover -- the claim's read raises before the block
+    assert not claims.is_claimed(stored(token))
 
 
 def test_a_row_already_gone_is_not_claimed(token):

@@ -322,7 +322,7 @@ def test_revoke_keeps_a_new_authorization_saved_while_canvas_is_told(
 
     def revoke_while_the_user_authorizes(*args):
         row = CanvasOAuth2Token.objects.get(pk=token.pk)
-        row.forget_claim()  # what save_grant does with a new dance's tokens
+        claims.supersede(row)  # what save_grant does with a new dance's tokens
         row.save()
         return revoke_endpoint(*args)
 
@@ -330,3 +330,20 @@ def test_revoke_keeps_a_new_authorization_saved_while_canvas_is_told(
     prune("--unused-days", "365", "--revoke")
     assert remaining() == {token.pk}
     assert revoked_signals == []
+
+
+def test_revoke_failing_unexpectedly_releases_the_claim(fake_canvas, users, monkeypatch):
+    """A bug or an outage nobody foresaw while Canvas is told stops the run; the token stays,
+    and the site may refresh it at once rather than after its claim lapses."""
+    token = store_token(fake_canvas, users[0])
+    age(token, 400)
+
+    def broken(self, access_token):
+        raise RuntimeError("unforeseen")
+
+    monkeypatch.setattr("canvas_oauth.canvas.CanvasClient.revoke", broken)
+    with pytest.raises(RuntimeError, match="unforeseen"):
+        prune("--unused-days", "365", "--revoke")
+    assert remaining() == {token.pk}
+    row = CanvasOAuth2Token.objects.get(pk=token.pk)
+    assert (row.refresh_claim, row.refresh_claimed_until) == ("", None)

@@ -3,12 +3,14 @@
 from datetime import timedelta
 
 import pytest
+from django.db import OperationalError
 from django.utils import timezone
 
 from canvas_oauth.exceptions import MissingTokenError, TokenRefreshError
 from canvas_oauth.models import CanvasOAuth2Token
 from canvas_oauth.oauth import get_oauth_token, refresh_oauth_token
 from tests.conftest import store_token
+from tests.tokens.test_claims import the_read_after_the_claim_fails
 
 
 @pytest.fixture
@@ -168,6 +170,17 @@ def test_a_refresh_made_meanwhile_is_not_repeated(request_for, user, expired_tok
     stale = CanvasOAuth2Token.objects.get(pk=expired_token.pk)
     get_oauth_token(request_for(user))  # another request refreshes first
     assert tokens.refresh(stale).access_token == CanvasOAuth2Token.objects.get().access_token
+    assert fake_canvas.calls["token:refresh_token"] == 1
+
+
+def test_a_refresh_whose_read_fails_leaves_the_token_to_the_next_request(
+    request_for, user, expired_token, fake_canvas, settings
+):
+    settings.CANVAS_OAUTH_REFRESH_WAIT = 0.1
+    with the_read_after_the_claim_fails(), pytest.raises(OperationalError):
+        get_oauth_token(request_for(user))
+    access = get_oauth_token(request_for(user))  # not kept waiting on a claim nobody holds
+    assert fake_canvas.is_live(access)
     assert fake_canvas.calls["token:refresh_token"] == 1
 
 

@@ -5,7 +5,7 @@ import requests
 from django.db import transaction
 from django.utils import timezone
 
-from canvas_oauth import signals
+from canvas_oauth import signals, tokens
 from canvas_oauth.exceptions import InvalidTokenError, MissingTokenError
 from canvas_oauth.models import CanvasOAuth2Token
 from canvas_oauth.oauth import get_oauth_token, invalidate_oauth_token, revoke_oauth_token
@@ -212,3 +212,30 @@ def test_invalidate_after_canvas_api_401_restarts_the_dance(req, stored_token, f
     assert not CanvasOAuth2Token.objects.exists()
     with pytest.raises(MissingTokenError):
         get_oauth_token(req)
+
+
+def test_invalidate_keeps_a_token_refreshed_elsewhere_since_the_request_read_it(
+    req, rf, user, stored_token, fake_canvas
+):
+    """Another process refreshed the token after this request read it: Canvas retired the
+    access token this request sent, but the row now holds a live one, and keeps it."""
+    sent = get_oauth_token(req)
+    refreshed = tokens.refresh(CanvasOAuth2Token.objects.get(pk=stored_token.pk), force=True)
+    assert not fake_canvas.is_live(sent) and fake_canvas.is_live(refreshed.access_token)
+    with pytest.raises(InvalidTokenError):
+        invalidate_oauth_token(req)  # what a view does on the 401 its call got
+    later = rf.get("/")
+    later.user = user
+    assert get_oauth_token(later) == refreshed.access_token
+
+
+def test_invalidate_token_deletes_the_rejected_token_only_while_the_row_holds_it(
+    user, stored_token, fake_canvas
+):
+    rejected = CanvasOAuth2Token.objects.get(pk=stored_token.pk)
+    tokens.refresh(CanvasOAuth2Token.objects.get(pk=stored_token.pk), force=True)
+    tokens.invalidate_token(user, rejected=rejected)
+    assert CanvasOAuth2Token.objects.filter(pk=stored_token.pk).exists()
+    current = CanvasOAuth2Token.objects.get(pk=stored_token.pk)
+    tokens.invalidate_token(user, rejected=current)
+    assert not CanvasOAuth2Token.objects.exists()
