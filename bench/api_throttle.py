@@ -436,26 +436,39 @@ def scaling_row(a: dict) -> str:
     )
 
 
+def at_least_one(value: str) -> int:
+    """Parse a count of calls, threads or processes: a worker with none would report nothing."""
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, not {number}")
+    return number
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--calls", type=int, default=2000)
-    parser.add_argument("--threads", type=int, default=16)
-    parser.add_argument("--second-threads", type=int, default=4)
+    parser.add_argument("--calls", type=at_least_one, default=2000)
+    parser.add_argument("--threads", type=at_least_one, default=16)
+    parser.add_argument("--second-threads", type=at_least_one, default=4)
     parser.add_argument("--latency", type=float, default=0.1, help="seconds per API call")
     parser.add_argument("--cost", type=float, default=0.1, help="X-Request-Cost of a call")
     parser.add_argument("--retries", type=int, default=3, help="the naive client's retries")
     parser.add_argument("--arms", default=",".join(ARMS))
     parser.add_argument("--processes", default="1,2,4,8", help="scaling rows; '' for none")
-    parser.add_argument("--threads-per-process", type=int, default=4)
-    parser.add_argument("--calls-per-process", type=int, default=100)
+    parser.add_argument("--threads-per-process", type=at_least_one, default=4)
+    parser.add_argument("--calls-per-process", type=at_least_one, default=100)
     parser.add_argument("--before", default="", help="a checkout to run as 'before'")
     parser.add_argument(
         "--shared-processes", default="8", help="rows with the pace shared in Redis; '' for none"
     )
     options = parser.parse_args()
     options.arms = [a for a in options.arms.split(",") if a]
-    options.processes = [int(n) for n in options.processes.split(",") if n]
-    options.shared_processes = [int(n) for n in options.shared_processes.split(",") if n]
+    try:
+        options.processes = [at_least_one(n) for n in options.processes.split(",") if n]
+        options.shared_processes = [
+            at_least_one(n) for n in options.shared_processes.split(",") if n
+        ]
+    except (ValueError, argparse.ArgumentTypeError) as exc:
+        parser.error(f"--processes and --shared-processes: {exc}")
     unknown = set(options.arms) - set(ARMS)
     if unknown:
         parser.error(f"unknown arms: {', '.join(sorted(unknown))}")

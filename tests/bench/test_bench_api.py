@@ -1,6 +1,8 @@
 """The pure logic of the API benchmarks (bench/api_throttle.py, bench/report.py)."""
 
-from bench import report
+import pytest
+
+from bench import api_throttle, report
 from bench.api_throttle import split_calls, sustainable_rate
 
 
@@ -41,3 +43,14 @@ def test_splice_api_replaces_or_inserts_before_the_soak():
     assert again.count(report.API_START) == 1
     assert report.splice_api("# Results\n", section).endswith(section)
     assert report.api_section("no section here") == ""
+
+
+@pytest.mark.parametrize("argv", [["--calls", "0"], ["--threads", "-1"], ["--processes", "4,0"]])
+def test_api_throttle_refuses_counts_below_one_at_once(argv, monkeypatch, capsys):
+    """A worker with no calls would report nothing, and the run would wait out its timeout."""
+
+    monkeypatch.setattr("sys.argv", ["api_throttle", *argv])
+    with pytest.raises(SystemExit) as exit_:
+        api_throttle.main()
+    assert exit_.value.code == 2
+    assert "must be 1 or more" in capsys.readouterr().err
