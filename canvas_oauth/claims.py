@@ -32,6 +32,7 @@ from datetime import datetime, timedelta
 
 from django.db import DatabaseError, connections, router, transaction
 from django.db.models import Q, QuerySet
+from django.db.models.signals import post_delete, pre_delete
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
@@ -111,12 +112,19 @@ class Claim:
     def delete(self) -> None:
         """Delete the row, unless the claim was lost (a new authorization replaced it).
 
-        As ``QuerySet.delete`` does: Django's delete signals are sent.
+        One DELETE checks the claim, so a new authorization saved at the same moment is
+        kept. Django's delete signals are sent for the row as read, as ``Model.delete``
+        would send them: ``pre_delete`` before, ``post_delete`` only if the row went.
         """
-        if self._held:
-            self._held = False
-            rows = self._ours()
-            patiently(self._alias, rows.delete)
+        if not self._held:
+            return
+        self._held = False
+        row = self.row
+        # Not QuerySet.delete: with a delete receiver connected, it reads the row and then
+        # deletes it by pk, so a new authorization saved in between would go too.
+        pre_delete.send(sender=CanvasOAuth2Token, instance=row, using=self._alias, origin=row)
+        if _delete_in_one_statement(self._ours()):
+            post_delete.send(sender=CanvasOAuth2Token, instance=row, using=self._alias, origin=row)
 
     def delete_unused_since(self, cutoff: datetime) -> bool:
         """Delete the row unless the claim was lost or the row was written since ``cutoff``;

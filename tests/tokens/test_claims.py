@@ -10,7 +10,7 @@ from datetime import timedelta
 
 import pytest
 from django.db import OperationalError, connection
-from django.db.models.signals import post_delete
+from django.db.models.signals import post_delete, pre_delete
 from django.utils import timezone
 
 from canvas_oauth import claims
@@ -223,6 +223,30 @@ def test_delete_deletes_the_row_while_held_and_sends_the_signal(token):
         post_delete.disconnect(on_delete, sender=CanvasOAuth2Token)
     assert stored(token) is None
     assert seen == [token.pk]
+
+
+def test_a_new_authorization_wins_over_delete_with_delete_receivers_connected(token):
+    """With a delete receiver connected, Django's own delete reads the row and deletes it by
+    pk later: a new authorization saved in between (here, by a pre_delete receiver, which
+    runs in that gap) must survive, and no post_delete is sent for a row that stayed."""
+    deleted = []
+
+    def authorize_in_the_gap(sender, instance, **kwargs):
+        authorize_again(token)
+
+    def on_post_delete(sender, instance, **kwargs):
+        deleted.append(instance.pk)
+
+    pre_delete.connect(authorize_in_the_gap, sender=CanvasOAuth2Token)
+    post_delete.connect(on_post_delete, sender=CanvasOAuth2Token)
+    try:
+        with claims.hold(token, 5) as claim:
+            claim.delete()
+    finally:
+        pre_delete.disconnect(authorize_in_the_gap, sender=CanvasOAuth2Token)
+        post_delete.disconnect(on_post_delete, sender=CanvasOAuth2Token)
+    assert stored(token).access_token == "dance-access"
+    assert deleted == []
 
 
 def test_delete_after_release_keeps_the_row(token):
