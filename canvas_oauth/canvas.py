@@ -231,8 +231,12 @@ class CanvasClient:
         *,
         code_verifier: str | None = None,
         replace_tokens: bool = False,
+        timeout: float | None = None,
     ) -> TokenGrant:
-        """Trade an authorization code for tokens."""
+        """Trade an authorization code for tokens.
+
+        ``timeout`` bounds this call when shorter than the client's (a retry's time left).
+        """
         data = {
             "grant_type": "authorization_code",
             "client_id": self.client_id,
@@ -244,7 +248,7 @@ class CanvasClient:
             data["code_verifier"] = code_verifier
         if replace_tokens:
             data["replace_tokens"] = "1"
-        return self._grant(data)
+        return self._grant(data, timeout)
 
     @sensitive_variables()
     def refresh(self, refresh_token: str, *, timeout: float | None = None) -> TokenGrant:

@@ -7,6 +7,7 @@ Views call ``get_oauth_token``; when the user has no usable token it raises
 from __future__ import annotations
 
 import logging
+import time
 from typing import NoReturn
 from urllib.parse import urlencode
 
@@ -16,7 +17,8 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.debug import sensitive_variables
 
-from canvas_oauth import conf, crypto, errorpages, instances, redaction, state, tokens
+from canvas_oauth import conf, crypto, errorpages, instances, redaction, refresher, state, tokens
+from canvas_oauth.canvas import TokenGrant
 from canvas_oauth.exceptions import (
     AuthorizationDeniedError,
     CanvasOAuthError,
@@ -345,12 +347,21 @@ def exchange_and_store(
     instance = instances.get(dance.domain)
     # A token that could not be stored would be minted at Canvas and lost.
     crypto.require_usable_keys()
-    grant = instance.client().exchange_code(
-        code,
-        dance.redirect_uri,
-        code_verifier=dance.code_verifier or None,
-        replace_tokens=instance.replace_tokens,
-    )
+    client = instance.client()
+    deadline = time.monotonic() + float(conf.settings.timeout)
+
+    @sensitive_variables()
+    def exchange(timeout: float | None) -> TokenGrant:
+        return client.exchange_code(
+            code,
+            dance.redirect_uri,
+            code_verifier=dance.code_verifier or None,
+            replace_tokens=instance.replace_tokens,
+            timeout=timeout,
+        )
+
+    # A class signing in at once shares the token endpoint's bucket (spec §9.2).
+    grant = refresher.grant_within(exchange, deadline, "a code exchange")
     token = tokens.save_grant(request.user, dance.domain, grant, instance.scopes)
     _cache(request)[_cache_key(request, token.domain)] = token
     return token
