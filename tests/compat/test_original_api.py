@@ -411,6 +411,17 @@ def test_the_old_attribute_answers_for_the_default_instance_only(user, fake_canv
 
 
 @pytest.mark.django_db
+def test_the_old_attribute_answers_for_a_single_instance_of_the_mapping(user, settings):
+    settings.CANVAS_OAUTH_CANVAS_DOMAIN = None
+    settings.CANVAS_OAUTH_INSTANCES = {"canvas.east.edu": {"client_id": "1", "client_secret": "e"}}
+    token = CanvasOAuth2Token.objects.create(
+        user=user, domain="canvas.east.edu", access_token="a", refresh_token="r"
+    )
+    with pytest.warns(DeprecationWarning):
+        assert user.canvas_oauth2_token == token
+
+
+@pytest.mark.django_db
 def test_the_old_attribute_is_absent_when_there_is_no_default_instance(user, settings):
     settings.CANVAS_OAUTH_CANVAS_DOMAIN = None
     settings.CANVAS_OAUTH_INSTANCES = {

@@ -9,7 +9,7 @@ Canvas's figure says it will be admitted within ``CANVAS_OAUTH_TIMEOUT``.
 import pytest
 from django.test import Client
 
-from canvas_oauth import pacing, refresher
+from canvas_oauth import breaker, pacing, refresher
 from canvas_oauth.exceptions import CanvasTokenThrottledError
 from canvas_oauth.models import CanvasOAuth2Token
 from tests.conftest import dance
@@ -45,6 +45,7 @@ def test_a_class_signing_in_at_once_all_get_their_tokens(
         assert dance(browser, fake_canvas)["Location"] == "/canvas/"
     assert fake_canvas.calls["throttled"] >= 1
     assert CanvasOAuth2Token.objects.filter(user__in=users).count() == 10
+    assert breaker.for_domain("canvas.example.edu").state == breaker.CLOSED
 
 
 def test_a_sign_in_canvas_will_not_admit_in_time_is_the_busy_page(
@@ -58,3 +59,4 @@ def test_a_sign_in_canvas_will_not_admit_in_time_is_the_busy_page(
     assert b"Canvas is busy with this site&#x27;s requests." in response.content
     assert fake_canvas.calls["token:authorization_code"] == 1
     assert not CanvasOAuth2Token.objects.filter(user=user).exists()
+    assert b'<a href="/oauth/authorize' in response.content  # "Try again": a new dance

@@ -121,3 +121,26 @@ def test_every_import_points_down_the_design_diagram():
         if target in rows and rows[target] <= rows[module]
     ]
     assert upward == []
+
+
+def test_what_stands_outside_the_rows_is_imported_by_nothing_of_the_package():
+    graph = import_graph()
+    inside_imports = {
+        target
+        for module, targets in graph.items()
+        if not module.startswith(OUTSIDE_THE_ROWS)
+        for target in targets
+    }
+    assert not {t for t in inside_imports if t.startswith(OUTSIDE_THE_ROWS)}
+
+
+def test_the_fake_canvas_imports_only_the_breaker_of_the_package():
+    graph = import_graph()
+    used = {
+        target
+        for module, targets in graph.items()
+        if module.startswith("canvas_oauth.testing")
+        for target in targets
+        if not target.startswith("canvas_oauth.testing")
+    }
+    assert used == {"canvas_oauth.breaker"}
